@@ -1,0 +1,70 @@
+import type { RequestManager } from '../manager';
+import { RunStoppedError } from '../manager';
+import type { StatsSnapshot } from '../stats';
+import type { ResultRecord } from '../types';
+import { countRows, readBatch, type ReaderOptions } from './readers';
+import { ResultsWriter } from './writer';
+
+export interface BatchRunOptions {
+  /** The input file (.txt, .jsonl, .csv). */
+  input: string;
+  /** The results file; replaced unless `append`. */
+  out: string;
+  manager: RequestManager;
+  reader: ReaderOptions;
+  signal?: AbortSignal;
+  /** Called with every record as it is written, in input order. */
+  onRecord?: (record: ResultRecord) => void;
+}
+
+/** How a batch run ended. */
+export interface BatchSummary {
+  input: string;
+  out: string;
+  /** Records written (one per input row). */
+  records: number;
+  succeeded: number;
+  failed: number;
+  cancelled: boolean;
+  /** Set when the run stopped early (for example, the API key was rejected). */
+  stopped: { code: string; message: string } | null;
+  stats: StatsSnapshot;
+}
+
+/**
+ * Reads a batch file, runs it, and writes one JSONL record per row in input order. Records are
+ * appended as they become ready, so an interrupted run leaves a valid prefix and the cache holds
+ * every answer that arrived.
+ */
+export async function runBatch(options: BatchRunOptions): Promise<BatchSummary> {
+  const { input, out, manager, signal } = options;
+  const total = await countRows(input);
+  const writer = await ResultsWriter.open(out);
+  let records = 0;
+  let succeeded = 0;
+  let stopped: BatchSummary['stopped'] = null;
+  try {
+    const items = readBatch(input, { ...options.reader, signal });
+    for await (const record of manager.run(items, { signal, total })) {
+      await writer.write(record);
+      records++;
+      if (!record.error) succeeded++;
+      options.onRecord?.(record);
+    }
+  } catch (e) {
+    if (!(e instanceof RunStoppedError)) throw e;
+    stopped = { code: e.code, message: e.message };
+  } finally {
+    await writer.close();
+  }
+  return {
+    input,
+    out,
+    records,
+    succeeded,
+    failed: records - succeeded,
+    cancelled: !!signal?.aborted && !stopped,
+    stopped,
+    stats: manager.stats.snapshot(),
+  };
+}
