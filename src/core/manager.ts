@@ -1,0 +1,406 @@
+import { setMaxListeners } from 'node:events';
+import PQueue from 'p-queue';
+import type { CacheProvider } from './cache/cacheProvider';
+import { computeRequestHash } from './hash';
+import { silentLogger, type Logger } from './log';
+import type { PriceTable } from './pricing';
+import { ProviderError, type Provider, type ProviderResponse } from './providers/provider';
+import { RateLimiter } from './rateLimiter';
+import { backoffMs, classifyFailure, parseRetryAfter, sleep } from './retry';
+import { TokenStats } from './stats';
+import { estimateRequestTokens } from './tokens';
+import type { CacheEntry, InputError, InputItem, LLMRequest, ResultRecord, Usage } from './types';
+import { Wakeup } from './wakeup';
+
+/** What to do with the cache: read and write it, only write it, or leave it alone. */
+export type CachePolicy = 'use' | 'refresh' | 'bypass';
+
+export interface RequestManagerOptions {
+  provider: Provider;
+  /** Where answers are kept between runs; none = no caching. @default undefined */
+  cache?: CacheProvider;
+  /** Requests in flight at once. @default 16 */
+  concurrency?: number;
+  /** Requests per minute (per `rateWindowMs`); null = unlimited. @default null */
+  rpm?: number | null;
+  /** Tokens per minute (per `rateWindowMs`); null = unlimited. @default null */
+  tpm?: number | null;
+  /** The rate-limit window. @default 60000 */
+  rateWindowMs?: number;
+  /** Retries after the first attempt, for failures that can succeed later. @default 5 */
+  maxRetries?: number;
+  /** Per-attempt timeout. @default 120000 */
+  timeoutMs?: number;
+  /** @default 'use' */
+  cachePolicy?: CachePolicy;
+  /** Cache entries expire after this long; null = never. @default null */
+  cacheTtlMs?: number | null;
+  /** First retry waits about this long, doubling each time. @default 500 */
+  retryBaseMs?: number;
+  /** Longest wait between attempts (a longer `retry-after` is still honoured). @default 30000 */
+  retryMaxMs?: number;
+  /**
+   * Count prompt tokens with the real tokenizer. Needed for an exact TPM budget; otherwise the
+   * 4-characters-a-token estimate is used, since tokenizing every prompt costs CPU.
+   * @default true when `tpm` is set
+   */
+  exactTokens?: boolean;
+  /** Results that may wait for an earlier, slower row before being delivered. @default max(256, 8 × concurrency) */
+  orderWindow?: number;
+  prices?: PriceTable;
+  logger?: Logger;
+}
+
+export interface RunOptions {
+  /** Stops dispatch and aborts calls in flight; every finished result is still delivered. */
+  signal?: AbortSignal;
+  /** Number of rows expected, for the ETA. */
+  total?: number;
+}
+
+/** Thrown by {@link RequestManager.run} (after all records are delivered) when the run had to stop. */
+export class RunStoppedError extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message);
+    this.name = 'RunStoppedError';
+  }
+}
+
+/** What one run shares between its rows. */
+interface RunContext {
+  /** Aborted on cancellation, on a fatal error, or when the consumer stops early. */
+  stop: AbortSignal;
+  limiter: RateLimiter;
+  /** Set when a 401/403 stopped the run. */
+  fatal?: RunStoppedError;
+  onFatal(e: RunStoppedError): void;
+}
+
+type Outcome =
+  | { ok: true; response: ProviderResponse; attempts: number; cached: boolean }
+  | { ok: false; code: string; message: string; status?: number; body?: unknown; requestId?: string | null; attempts: number };
+
+function usageOf(body: unknown): Usage | undefined {
+  const u = (body as { usage?: Partial<Usage> } | null)?.usage;
+  if (!u || typeof u !== 'object') return undefined;
+  const prompt = Number(u.prompt_tokens) || 0;
+  const completion = Number(u.completion_tokens) || 0;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: Number(u.total_tokens) || prompt + completion };
+}
+
+/**
+ * Runs a stream of requests through one provider as fast as the limits allow (FastLLM's
+ * RequestManager).
+ *
+ * - A rolling window: up to `concurrency` calls in flight; the next starts as soon as any ends.
+ * - Back-pressure: input is pulled only as fast as results drain, so memory stays bounded.
+ * - Results come out in input order, each as soon as it and all earlier ones are done.
+ * - Identical requests in flight at once share one call; cached answers make none.
+ * - Retries only what can succeed later; a 401/403 stops the whole run.
+ *
+ * Invariant: every input item yields exactly one record, unless the consumer stops iterating.
+ */
+export class RequestManager {
+  readonly stats: TokenStats;
+  private readonly opts: Required<Omit<RequestManagerOptions, 'cache' | 'prices' | 'exactTokens' | 'orderWindow'>> &
+    Pick<RequestManagerOptions, 'cache'>;
+  private readonly exactTokens: boolean;
+  private readonly orderWindow: number;
+  private readonly inflight = new Map<string, Promise<Outcome>>();
+
+  constructor(options: RequestManagerOptions) {
+    this.opts = {
+      provider: options.provider,
+      cache: options.cache,
+      concurrency: Math.max(1, options.concurrency ?? 16),
+      rpm: options.rpm ?? null,
+      tpm: options.tpm ?? null,
+      rateWindowMs: options.rateWindowMs ?? 60_000,
+      maxRetries: Math.max(0, options.maxRetries ?? 5),
+      timeoutMs: options.timeoutMs ?? 120_000,
+      cachePolicy: options.cachePolicy ?? 'use',
+      cacheTtlMs: options.cacheTtlMs ?? null,
+      retryBaseMs: options.retryBaseMs ?? 500,
+      retryMaxMs: options.retryMaxMs ?? 30_000,
+      logger: options.logger ?? silentLogger,
+    };
+    this.exactTokens = options.exactTokens ?? !!options.tpm;
+    this.orderWindow = options.orderWindow ?? Math.max(256, 8 * this.opts.concurrency);
+    this.stats = new TokenStats({ rpmLimit: this.opts.rpm, tpmLimit: this.opts.tpm, prices: options.prices });
+  }
+
+  /** Runs a single request (run on selection, tests); returns its record. */
+  async runOne(request: LLMRequest, options: RunOptions = {}): Promise<ResultRecord> {
+    for await (const record of this.run([request], options)) return record;
+    throw new Error('unreachable: run() yielded no record');
+  }
+
+  /**
+   * Runs every item of `input` and yields one record per item, in input order. Invalid input
+   * items become error records in place. When cancelled, the records of rows that had not
+   * finished carry the error `cancelled`; after a 401/403 the remaining rows read so far carry
+   * `run_stopped`, and the generator then throws {@link RunStoppedError}.
+   */
+  async *run(input: AsyncIterable<InputItem> | Iterable<InputItem>, options: RunOptions = {}): AsyncGenerator<ResultRecord> {
+    const { concurrency } = this.opts;
+    const stop = new AbortController();
+    // Every call in flight listens on this one signal; that is by design, not a leak.
+    setMaxListeners(0, stop.signal);
+    const onOuterAbort = () => stop.abort();
+    options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    if (options.signal?.aborted) stop.abort();
+
+    const limiter = new RateLimiter({ rpm: this.opts.rpm, tpm: this.opts.tpm, windowMs: this.opts.rateWindowMs });
+    const queue = new PQueue({ concurrency });
+    const ready = new Map<number, ResultRecord>();
+    const wake = new Wakeup();
+    let read = 0;
+    let emitted = 0;
+    let readerDone = false;
+    let readerError: unknown;
+    this.stats.reset(options.total ?? null);
+    const ctx: RunContext = {
+      stop: stop.signal,
+      limiter,
+      onFatal: (e) => {
+        if (ctx.fatal) return;
+        ctx.fatal = e;
+        this.opts.logger.error(e.message);
+        stop.abort();
+      },
+    };
+
+    const reader = (async () => {
+      try {
+        for await (const item of input) {
+          if (stop.signal.aborted) break;
+          const index = read++;
+          if (item.kind === 'invalid') {
+            ready.set(index, this.invalidRecord(item));
+            this.stats.failure();
+            wake.notify();
+          } else {
+            void queue.add(async () => {
+              ready.set(index, await this.process(item, index, ctx));
+              wake.notify();
+            });
+          }
+          // Back-pressure: keep at most one window of queued work and of undelivered results.
+          while (!stop.signal.aborted && (queue.size >= concurrency || read - emitted >= this.orderWindow)) {
+            await wake.wait();
+          }
+        }
+      } catch (e) {
+        readerError = e;
+      } finally {
+        readerDone = true;
+        wake.notify();
+      }
+    })();
+
+    try {
+      for (;;) {
+        while (ready.has(emitted)) {
+          const record = ready.get(emitted)!;
+          ready.delete(emitted);
+          emitted++;
+          wake.notify();
+          yield record;
+        }
+        if (readerDone && emitted === read) break;
+        await wake.wait();
+      }
+      await reader;
+      if (readerError) throw readerError;
+      if (ctx.fatal) throw ctx.fatal;
+    } finally {
+      // Reached also when the consumer stops early: abort what is left and release the limiter.
+      options.signal?.removeEventListener('abort', onOuterAbort);
+      stop.abort();
+      queue.clear();
+      limiter.dispose();
+      this.stats.finish();
+    }
+  }
+
+  private invalidRecord(item: InputError): ResultRecord {
+    return {
+      id: `fastllm-invalid-${item.line}`,
+      custom_id: item.custom_id,
+      response: null,
+      error: item.error,
+      line: item.line,
+      cached: false,
+      attempts: 0,
+      latency_ms: 0,
+    };
+  }
+
+  /** One row: cache, de-duplication, the call with retries, then its record. Never throws. */
+  private async process(request: LLMRequest, index: number, ctx: RunContext): Promise<ResultRecord> {
+    const started = Date.now();
+    const key = computeRequestHash(request, this.opts.provider.scope);
+    let outcome: Outcome;
+    let shared = false;
+    if (ctx.stop.aborted) {
+      outcome = this.stopped(ctx, 0);
+    } else {
+      const existing = this.inflight.get(key);
+      if (existing) {
+        shared = true;
+        outcome = await existing;
+      } else {
+        const p = this.lookupOrCall(request, key, ctx);
+        this.inflight.set(key, p);
+        try {
+          outcome = await p;
+        } finally {
+          this.inflight.delete(key);
+        }
+      }
+    }
+
+    const model = request.body.model;
+    const base = { custom_id: request.custom_id, line: request.line, latency_ms: Date.now() - started };
+    const id = `fastllm-${key.slice(3, 15)}-${index + 1}`;
+    if (outcome.ok) {
+      const usage = usageOf(outcome.response.body);
+      const reused = outcome.cached || shared;
+      if (reused) this.stats.reusedSuccess(model, usage, outcome.cached ? 'cache' : 'dedup');
+      else this.stats.freshSuccess(model, usage);
+      return {
+        id,
+        ...base,
+        response: { status_code: outcome.response.status, request_id: outcome.response.requestId, body: outcome.response.body },
+        error: null,
+        cached: reused,
+        attempts: shared ? 0 : outcome.attempts,
+      };
+    }
+    this.stats.failure();
+    return {
+      id,
+      ...base,
+      response:
+        outcome.status !== undefined
+          ? { status_code: outcome.status, request_id: outcome.requestId ?? null, body: outcome.body ?? null }
+          : null,
+      error: { code: outcome.code, message: outcome.message },
+      cached: false,
+      attempts: shared ? 0 : outcome.attempts,
+    };
+  }
+
+  /** The outcome of a row that did not finish because the run stopped or was cancelled. */
+  private stopped(ctx: RunContext, attempts: number): Outcome {
+    return ctx.fatal
+      ? { ok: false, code: 'run_stopped', message: `Not finished: the run stopped. ${ctx.fatal.message}`, attempts }
+      : { ok: false, code: 'cancelled', message: 'Not finished: the run was cancelled.', attempts };
+  }
+
+  private async lookupOrCall(request: LLMRequest, key: string, ctx: RunContext): Promise<Outcome> {
+    const { cache, cachePolicy, logger } = this.opts;
+    if (cache && cachePolicy === 'use') {
+      try {
+        const hit = await cache.get(key);
+        if (hit) {
+          return {
+            ok: true,
+            cached: true,
+            attempts: 0,
+            response: { status: 200, requestId: hit.request_id, body: hit.response, headers: {} },
+          };
+        }
+      } catch (e) {
+        logger.warn(`Cache read failed, calling the API instead: ${(e as Error).message}`);
+      }
+    }
+    const outcome = await this.callWithRetries(request, ctx);
+    if (outcome.ok && cache && cachePolicy !== 'bypass') {
+      try {
+        await cache.set(key, this.cacheEntry(request, outcome.response), this.opts.cacheTtlMs ?? undefined);
+      } catch (e) {
+        logger.warn(`Cache write failed (the result is kept in the results): ${(e as Error).message}`);
+      }
+    }
+    return outcome;
+  }
+
+  private cacheEntry(request: LLMRequest, response: ProviderResponse): CacheEntry {
+    const now = Date.now();
+    const ttl = this.opts.cacheTtlMs;
+    return {
+      request: request.body as Record<string, unknown>,
+      endpoint: { kind: request.kind, baseURL: this.opts.provider.scope.baseURL },
+      response: response.body,
+      request_id: response.requestId,
+      model: (response.body as { model?: string } | null)?.model ?? request.body.model,
+      created: now,
+      expires: ttl ? now + ttl : null,
+      usage: usageOf(response.body) ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+    };
+  }
+
+  private async callWithRetries(request: LLMRequest, ctx: RunContext): Promise<Outcome> {
+    const { provider, maxRetries, timeoutMs, logger } = this.opts;
+    const { stop, limiter } = ctx;
+    const estimate = limiter.limited ? estimateRequestTokens(request, this.exactTokens) : 0;
+    let attempts = 0;
+    for (;;) {
+      let failure: ProviderError;
+      try {
+        const reservation = await limiter.acquire(estimate, stop);
+        attempts++;
+        this.stats.attemptStarted();
+        try {
+          const response = await provider.send(request, { signal: stop, timeoutMs });
+          const usage = usageOf(response.body);
+          if (usage) limiter.reconcile(reservation, usage.total_tokens);
+          limiter.observeHeaders(response.headers);
+          return { ok: true, response, attempts, cached: false };
+        } finally {
+          this.stats.attemptEnded();
+        }
+      } catch (e) {
+        failure = e instanceof ProviderError ? e : new ProviderError(String((e as Error)?.message ?? e), undefined, 'internal_error');
+      }
+
+      const kind = stop.aborted ? 'cancelled' : classifyFailure(failure);
+      const fail = (code: string, message: string): Outcome => ({
+        ok: false,
+        code,
+        message,
+        status: failure.status,
+        body: failure.status !== undefined ? { error: { message: failure.message, code: failure.code } } : undefined,
+        requestId: failure.headers['x-request-id'] ?? null,
+        attempts,
+      });
+      if (kind === 'cancelled') return this.stopped(ctx, attempts);
+      if (kind === 'fatal') {
+        const msg =
+          `The server rejected the API key (HTTP ${failure.status}): ${failure.message}. ` +
+          'Check the key (and that it is meant for this base URL), then run again.';
+        ctx.onFatal(new RunStoppedError(msg, 'auth_failed'));
+        return fail('auth_failed', msg);
+      }
+      if (kind === 'final' || attempts > maxRetries) {
+        const code = failure.status !== undefined ? failure.code || `http_${failure.status}` : failure.code;
+        const suffix = kind === 'retry' ? ` (gave up after ${attempts} attempts)` : '';
+        return fail(code, failure.message + suffix);
+      }
+
+      // Retry. A server-given wait is honoured exactly (never undercut); a 429 pauses everyone.
+      const retryAfter = parseRetryAfter(failure.headers);
+      let wait = backoffMs(attempts, { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs });
+      if (retryAfter !== undefined) wait = Math.max(retryAfter, 1);
+      if (failure.status === 429) limiter.pauseUntil(Date.now() + wait);
+      this.stats.retried();
+      logger.debug(`Retrying row ${request.line} in ${wait} ms after ${failure.status ?? failure.code}: ${failure.message}`);
+      try {
+        await sleep(wait, stop);
+      } catch {
+        return this.stopped(ctx, attempts);
+      }
+    }
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Estimated prices, in US dollars per million tokens, for common models. Prices change: the table
+ * is a best-effort default that callers override (the extension's `fastllm.prices` setting, the
+ * CLI's `--prices FILE`). Unknown models cost 0 and are reported as "unknown" rather than guessed.
+ */
+export interface ModelPrice {
+  /** Dollars per 1M prompt (input) tokens. */
+  input: number;
+  /** Dollars per 1M completion (output) tokens. */
+  output: number;
+}
+
+export type PriceTable = Record<string, ModelPrice>;
+
+/** List prices as published by OpenAI for standard (non-batch) requests. */
+export const DEFAULT_PRICES: PriceTable = {
+  'gpt-4o': { input: 2.5, output: 10 },
+  'gpt-4o-mini': { input: 0.15, output: 0.6 },
+  'gpt-4.1': { input: 2, output: 8 },
+  'gpt-4.1-mini': { input: 0.4, output: 1.6 },
+  'gpt-4.1-nano': { input: 0.1, output: 0.4 },
+  'gpt-5': { input: 1.25, output: 10 },
+  'gpt-5-mini': { input: 0.25, output: 2 },
+  'gpt-5-nano': { input: 0.05, output: 0.4 },
+  'o3': { input: 2, output: 8 },
+  'o4-mini': { input: 1.1, output: 4.4 },
+  'gpt-3.5-turbo': { input: 0.5, output: 1.5 },
+  'text-embedding-3-small': { input: 0.02, output: 0 },
+  'text-embedding-3-large': { input: 0.13, output: 0 },
+};
+
+/**
+ * The price of a model: an exact match first, then the longest table key that the model name
+ * starts with (so `gpt-4o-2024-08-06` is priced as `gpt-4o`), else undefined.
+ */
+export function priceFor(model: string, table: PriceTable = DEFAULT_PRICES): ModelPrice | undefined {
+  const exact = table[model];
+  if (exact) return exact;
+  let best: string | undefined;
+  for (const name of Object.keys(table)) {
+    if (model.startsWith(name) && (!best || name.length > best.length)) best = name;
+  }
+  return best ? table[best] : undefined;
+}
+
+/** Dollars for the given usage, or 0 for an unknown model. */
+export function costOf(model: string, promptTokens: number, completionTokens: number, table?: PriceTable): number {
+  const p = priceFor(model, table);
+  if (!p) return 0;
+  return (promptTokens * p.input + completionTokens * p.output) / 1_000_000;
+}
