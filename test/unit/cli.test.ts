@@ -1,0 +1,177 @@
+/**
+ * End-to-end tests of the `fastllm` command as users run it: the bundled dist/cli.js (built by
+ * `npm test` before the unit tests), in a child process, against the loopback fake server.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { ResultRecord } from '../../src/core/types';
+import { startFakeServer, type FakeServer } from '../support/fakeServer';
+
+const CLI = resolve(__dirname, '../../dist/cli.js');
+const KEY = 'sk-test-cli-0123456789abcdef';
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function fastllm(args: string[], opts: { cwd: string; env?: Record<string, string | undefined> }): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, OPENAI_API_KEY: KEY, OPENAI_BASE_URL: undefined, ...opts.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+const readRecords = (path: string): ResultRecord[] =>
+  readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as ResultRecord);
+
+const answer = (r: ResultRecord) => (r.response?.body as { choices: { message: { content: string } }[] }).choices[0]!.message.content;
+
+describe('fastllm CLI', () => {
+  let server: FakeServer;
+  let dir: string;
+  before(async () => {
+    assert.ok(existsSync(CLI), `${CLI} is missing: run \`npm run build\` first (npm test does)`);
+    server = await startFakeServer();
+    dir = mkdtempSync(join(tmpdir(), 'fastllm-cli-'));
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  test('runs a .txt batch, writes one record per row in order, then reruns from the cache', async () => {
+    const input = join(dir, 'prompts.txt');
+    writeFileSync(input, Array.from({ length: 60 }, (_, i) => `prompt number ${i}`).join('\n') + '\n\n');
+    server.reset();
+    const run = await fastllm(['run', input, '--base-url', server.url, '--concurrency', '8'], { cwd: dir });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /requests\s+60 \(60 ok, 0 failed/);
+    const records = readRecords(join(dir, 'prompts.results.jsonl'));
+    assert.equal(records.length, 60);
+    records.forEach((r, i) => {
+      assert.equal(r.line, i + 1);
+      assert.equal(answer(r), `echo: prompt number ${i}`);
+      assert.equal(r.cached, false);
+    });
+    assert.equal(server.countByPath['/v1/chat/completions'], 60);
+    assert.ok(server.maxInFlight <= 8);
+    assert.ok(existsSync(join(dir, '.fastllm/cache.sqlite')), 'the default cache file is in the current folder');
+
+    const again = await fastllm(['run', input, '--base-url', server.url], { cwd: dir });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(server.countByPath['/v1/chat/completions'], 60, 'the rerun sent no request');
+    const cached = readRecords(join(dir, 'prompts.results.jsonl'));
+    assert.ok(cached.every((r) => r.cached));
+    assert.deepEqual(cached.map(answer), records.map(answer));
+  });
+
+  test('reports bad JSONL lines with file and line, finishes the rest, exits 1; --json summary', async () => {
+    const input = join(dir, 'mixed.jsonl');
+    writeFileSync(
+      input,
+      [
+        '{"custom_id":"a","messages":[{"role":"user","content":"hi"}]}',
+        '{not json',
+        '{"custom_id":"c","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"batch api"}]}}',
+        '{"messages":[{"role":"wizard","content":"x"}]}',
+      ].join('\n'),
+    );
+    const out = join(dir, 'mixed.out.jsonl');
+    const run = await fastllm(['run', input, '--out', out, '--base-url', server.url, '--no-cache', '--json', '--quiet'], { cwd: dir });
+    assert.equal(run.code, 1, run.stderr);
+    const summary = JSON.parse(run.stdout) as { records: number; failed: number };
+    assert.equal(summary.records, 4);
+    assert.equal(summary.failed, 2);
+    const records = readRecords(out);
+    assert.deepEqual(records.map((r) => r.custom_id), ['a', 'line-2', 'c', 'line-4']);
+    assert.equal(answer(records[2]!), 'echo: batch api');
+    assert.match(records[1]!.error!.message, /mixed\.jsonl:2:/);
+    assert.match(records[3]!.error!.message, /mixed\.jsonl:4:.*wizard/);
+  });
+
+  test('a rejected key stops the run with exit 2 and a message that never shows the key', async () => {
+    const input = join(dir, 'auth.txt');
+    writeFileSync(input, Array.from({ length: 200 }, (_, i) => `q${i}`).join('\n'));
+    server.reset();
+    server.setBehavior({ requireKey: 'sk-the-right-key' });
+    try {
+      const run = await fastllm(['run', input, '--base-url', server.url, '--no-cache', '--concurrency', '4'], { cwd: dir });
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /rejected the API key/);
+      assert.ok(!run.stderr.includes(KEY) && !run.stdout.includes(KEY));
+      assert.ok(server.count <= 4, `${server.count} requests were sent after a 401`);
+      const text = readFileSync(join(dir, 'auth.results.jsonl'), 'utf8');
+      assert.ok(!text.includes(KEY));
+    } finally {
+      server.setBehavior({ requireKey: undefined });
+    }
+  });
+
+  test('usage and configuration errors exit 2 with a one-line message', async () => {
+    const input = join(dir, 'one.txt');
+    writeFileSync(input, 'x\n');
+    const noKey = await fastllm(['run', input], { cwd: dir, env: { OPENAI_API_KEY: '' } });
+    assert.equal(noKey.code, 2);
+    assert.match(noKey.stderr, /OPENAI_API_KEY/);
+    const missing = await fastllm(['run', join(dir, 'nope.txt')], { cwd: dir });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope\.txt: no such file/);
+    const badFlag = await fastllm(['run', input, '--concurrency', 'lots'], { cwd: dir });
+    assert.equal(badFlag.code, 2);
+    assert.match(badFlag.stderr, /--concurrency takes a whole number/);
+    writeFileSync(join(dir, 'p.pdf'), 'x');
+    const badType = await fastllm(['run', join(dir, 'p.pdf'), '--base-url', server.url], { cwd: dir });
+    assert.equal(badType.code, 2);
+    assert.match(badType.stderr, /p\.pdf/);
+  });
+
+  test('cache stats, list, show, delete and clear', async () => {
+    const cacheFile = join(dir, 'c.sqlite');
+    const input = join(dir, 'cache.txt');
+    writeFileSync(input, 'alpha\nbeta\ngamma\n');
+    assert.equal((await fastllm(['run', input, '--base-url', server.url, '--cache', cacheFile, '--quiet'], { cwd: dir })).code, 0);
+    const stats = await fastllm(['cache', 'stats', '--cache', cacheFile, '--json'], { cwd: dir });
+    assert.equal((JSON.parse(stats.stdout) as { entries: number }).entries, 3);
+    const list = await fastllm(['cache', 'list', '--cache', cacheFile, '--json', '--filter', 'beta'], { cwd: dir });
+    const rows = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { key: string });
+    assert.equal(rows.length, 1);
+    const show = await fastllm(['cache', 'show', rows[0]!.key, '--cache', cacheFile], { cwd: dir });
+    assert.match(show.stdout, /echo: beta/);
+    assert.ok(!show.stdout.includes(KEY));
+    assert.equal((await fastllm(['cache', 'delete', rows[0]!.key, '--cache', cacheFile], { cwd: dir })).code, 0);
+    assert.equal((await fastllm(['cache', 'show', rows[0]!.key, '--cache', cacheFile], { cwd: dir })).code, 1);
+    const cleared = await fastllm(['cache', 'clear', '--cache', cacheFile], { cwd: dir });
+    assert.match(cleared.stderr, /deleted 2 entries/);
+    assert.ok(!readFileSync(cacheFile).includes(KEY), 'the key is not in the cache file');
+  });
+
+  test('two runs sharing one cache file at the same time both finish', async () => {
+    const cacheFile = join(dir, 'shared.sqlite');
+    const a = join(dir, 'a.txt');
+    const b = join(dir, 'b.txt');
+    writeFileSync(a, Array.from({ length: 300 }, (_, i) => `a${i}`).join('\n'));
+    writeFileSync(b, Array.from({ length: 300 }, (_, i) => `b${i}`).join('\n'));
+    const [ra, rb] = await Promise.all([
+      fastllm(['run', a, '--base-url', server.url, '--cache', cacheFile, '--quiet', '--concurrency', '32'], { cwd: dir }),
+      fastllm(['run', b, '--base-url', server.url, '--cache', cacheFile, '--quiet', '--concurrency', '32'], { cwd: dir }),
+    ]);
+    assert.equal(ra.code, 0, ra.stderr);
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.ok(!/locked/i.test(ra.stderr + rb.stderr), ra.stderr + rb.stderr);
+    const stats = await fastllm(['cache', 'stats', '--cache', cacheFile, '--json'], { cwd: dir });
+    assert.equal((JSON.parse(stats.stdout) as { entries: number }).entries, 600);
+  });
+});
