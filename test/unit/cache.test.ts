@@ -1,0 +1,309 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { KeyvSqlite } from '@keyv/sqlite';
+import { Keyv } from 'keyv';
+import type { CacheProvider } from '../../src/core/cache/cacheProvider';
+import { InMemoryCache, MemoryCache } from '../../src/core/cache/memory';
+import { SqliteCache } from '../../src/core/cache/sqlite';
+import type { CacheEntry } from '../../src/core/types';
+
+const BASE = 1_700_000_000_000;
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+function entry(i: number, over: Partial<CacheEntry> = {}): CacheEntry {
+  return {
+    request: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Question ${i}` }], temperature: 0 },
+    endpoint: { kind: 'chat', baseURL: 'https://api.openai.com/v1' },
+    response: { id: `chatcmpl-${i}`, choices: [{ index: 0, message: { role: 'assistant', content: `Answer ${i}` } }] },
+    request_id: `req_${i}`,
+    model: 'gpt-4o-mini',
+    created: BASE + i,
+    expires: null,
+    usage: { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 },
+    ...over,
+  };
+}
+
+const key = (i: number) => `v1:${i.toString(16).padStart(64, '0')}`;
+
+async function fill(cache: CacheProvider, n: number): Promise<void> {
+  // Written out of order on purpose: "newest first" must follow `created`, not write order.
+  const order = Array.from({ length: n }, (_, i) => (i * 7) % n);
+  for (const i of order) await cache.set(key(i), entry(i));
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+interface Subject {
+  name: string;
+  open(): Promise<CacheProvider>;
+}
+
+let root: string;
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'fastllm-cache-'));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+let counter = 0;
+const subjects: Subject[] = [
+  { name: 'InMemoryCache', open: async () => new InMemoryCache() },
+  { name: 'SqliteCache', open: () => SqliteCache.open(join(root, `contract-${++counter}`, 'nested', 'cache.sqlite')) },
+];
+
+for (const subject of subjects) {
+  describe(`CacheProvider contract: ${subject.name}`, () => {
+    let cache: CacheProvider;
+    before(async () => {
+      cache = await subject.open();
+    });
+    after(async () => {
+      await cache.close();
+    });
+
+    it('gets, sets, has and deletes', async () => {
+      await cache.clear();
+      assert.equal(await cache.get(key(1)), undefined);
+      assert.equal(await cache.has(key(1)), false);
+      await cache.set(key(1), entry(1));
+      assert.deepEqual(await cache.get(key(1)), entry(1));
+      assert.equal(await cache.has(key(1)), true);
+      assert.equal(await cache.count(), 1);
+      await cache.set(key(1), entry(1, { response: 'replaced' }));
+      assert.equal((await cache.get(key(1)))?.response, 'replaced');
+      assert.equal(await cache.count(), 1);
+      assert.equal(await cache.delete(key(1)), true);
+      assert.equal(await cache.delete(key(1)), false);
+      assert.equal(await cache.get(key(1)), undefined);
+      assert.equal(await cache.count(), 0);
+    });
+
+    it('keeps strings exactly, including ones keyv would escape', async () => {
+      await cache.clear();
+      const odd = entry(2, { response: ':-) starts with a colon', request: { model: 'm', note: ':base64:AAAA', 'key:with:colons': 'é ✓ "q"' } });
+      await cache.set(key(2), odd);
+      assert.deepEqual(await cache.get(key(2)), odd);
+    });
+
+    it('counts and clears', async () => {
+      await cache.clear();
+      await fill(cache, 12);
+      assert.equal(await cache.count(), 12);
+      assert.equal(await cache.clear(), 12);
+      assert.equal(await cache.count(), 0);
+      assert.equal(await cache.clear(), 0);
+    });
+
+    it('hides entries once their TTL has passed', async () => {
+      await cache.clear();
+      const before = Date.now();
+      await cache.set('short', entry(1), 60);
+      await cache.set('forever', entry(2), 0);
+      await cache.set('long', entry(3), 60_000);
+      const after = Date.now();
+      // Visibility before expiry is checked on 'long', so a slow machine cannot make this flaky.
+      const long = await cache.get('long');
+      assert.ok(long && long.expires !== null && long.expires >= before + 60_000 && long.expires <= after + 60_000);
+      assert.equal((await cache.get('forever'))?.expires, null);
+      await sleep(120);
+      assert.equal(await cache.has('short'), false);
+      assert.equal(await cache.get('short'), undefined);
+      assert.equal(await cache.count(), 2);
+      assert.deepEqual((await cache.list()).entries.map((e) => e.key).sort(), ['forever', 'long']);
+      assert.deepEqual((await collect(cache.iterate())).map((e) => e.key).sort(), ['forever', 'long']);
+      assert.equal(await cache.delete('short'), false, 'an expired entry is not reported as deleted');
+      assert.equal(await cache.has('forever'), true);
+      assert.equal(await cache.has('long'), true);
+    });
+
+    it('honours an expiry already in the entry when no TTL is given', async () => {
+      await cache.clear();
+      await cache.set('past', entry(1, { expires: Date.now() - 1000 }));
+      await cache.set('future', entry(2, { expires: Date.now() + 60_000 }));
+      assert.equal(await cache.get('past'), undefined);
+      assert.ok(await cache.get('future'));
+      assert.equal(await cache.count(), 1);
+    });
+
+    it('lists newest first, page by page', async () => {
+      await cache.clear();
+      await fill(cache, 25);
+      const first = await cache.list({ limit: 10 });
+      assert.equal(first.total, 25);
+      assert.deepEqual(first.entries.map((e) => e.key), [24, 23, 22, 21, 20, 19, 18, 17, 16, 15].map(key));
+      assert.deepEqual(first.entries[0]!.entry, entry(24));
+      const last = await cache.list({ offset: 20, limit: 10 });
+      assert.deepEqual(last.entries.map((e) => e.key), [4, 3, 2, 1, 0].map(key));
+      assert.equal(last.total, 25);
+      const beyond = await cache.list({ offset: 40 });
+      assert.deepEqual(beyond, { entries: [], total: 25 });
+      assert.equal((await cache.list()).entries.length, 25, 'default page size is 50');
+      // A rewritten entry with a newer `created` moves to the front.
+      await cache.set(key(3), entry(3, { created: BASE + 1000 }));
+      assert.equal((await cache.list({ limit: 1 })).entries[0]!.key, key(3));
+    });
+
+    it('orders by created whatever the write order, ties by key descending', async () => {
+      await cache.clear();
+      // In created order first (the common case), then an older entry written last.
+      for (const i of [1, 2, 3]) await cache.set(key(i), entry(i));
+      assert.deepEqual((await cache.list()).entries.map((e) => e.key), [3, 2, 1].map(key));
+      await cache.set(key(0), entry(0));
+      assert.deepEqual((await cache.list()).entries.map((e) => e.key), [3, 2, 1, 0].map(key));
+      await cache.clear();
+      for (const name of ['m', 'z', 'a']) await cache.set(name, entry(5));
+      assert.deepEqual((await cache.list()).entries.map((e) => e.key), ['z', 'm', 'a']);
+      assert.deepEqual((await collect(cache.iterate({ pageSize: 1 }))).map((e) => e.key), ['z', 'm', 'a']);
+    });
+
+    it('filters case-insensitively on key, model, request and response', async () => {
+      await cache.clear();
+      await fill(cache, 15);
+      await cache.set('special', entry(100, {
+          model: 'Claude-Sonnet',
+          request: { model: 'Claude-Sonnet', messages: [{ role: 'user', content: 'Something else' }] },
+          response: { text: '100% sure_thing' },
+        }));
+      const keysFor = async (filter: string) => (await cache.list({ filter, limit: 100 })).entries.map((e) => e.key);
+      assert.deepEqual(await keysFor('question 12'), [key(12)], 'request, any case');
+      assert.deepEqual(await keysFor('ANSWER 7"'), [key(7)], 'response JSON');
+      assert.deepEqual(await keysFor('claude-sonnet'), ['special'], 'model');
+      assert.deepEqual(await keysFor(key(4).slice(-6)), [key(4)], 'key');
+      assert.deepEqual(await keysFor('SPECIAL'), ['special'], 'key, any case');
+      // LIKE wildcards are literal text here.
+      assert.deepEqual(await keysFor('100%'), ['special']);
+      assert.deepEqual(await keysFor('q_estion'), []);
+      assert.deepEqual(await keysFor('sure_thing'), ['special']);
+      // Fields outside key/model/request/response are not searched.
+      assert.deepEqual(await keysFor('prompt_tokens'), []);
+      assert.deepEqual(await keysFor('req_3'), []);
+      const page = await cache.list({ filter: 'question 1', limit: 3 });
+      assert.equal(page.total, 6); // 1, 10..14
+      assert.deepEqual(page.entries.map((e) => e.key), [14, 13, 12].map(key));
+      assert.equal(await cache.count('QUESTION 1'), 6);
+      assert.equal(await cache.count('no such text'), 0);
+    });
+
+    it('clears only matching entries when given a filter', async () => {
+      await cache.clear();
+      await fill(cache, 15);
+      assert.equal(await cache.clear('question 1'), 6);
+      assert.equal(await cache.count(), 9);
+      assert.equal(await cache.get(key(12)), undefined);
+      assert.ok(await cache.get(key(2)));
+      assert.equal(await cache.clear('question 1'), 0);
+    });
+
+    it('iterates over everything, newest first, across pages', async () => {
+      await cache.clear();
+      await fill(cache, 23);
+      const all = await collect(cache.iterate({ pageSize: 5 }));
+      assert.deepEqual(all.map((e) => e.key), Array.from({ length: 23 }, (_, i) => key(22 - i)));
+      assert.deepEqual(all[22]!.entry, entry(0));
+      const some = await collect(cache.iterate({ filter: 'question 2', pageSize: 2 }));
+      assert.deepEqual(some.map((e) => e.key), [22, 21, 20, 2].map(key));
+    });
+  });
+}
+
+describe('SqliteCache specifics', () => {
+  it('keeps entries across close and reopen, stored as plain JSON', async () => {
+    const file = join(root, 'persist', 'cache.sqlite');
+    const first = await SqliteCache.open(file);
+    await first.set(key(1), entry(1, { response: { text: 'Plain JSON marker' } }));
+    await first.set(key(2), entry(2), 60_000);
+    await first.close();
+    await first.close(); // idempotent
+
+    const bytes = (await readFile(file)).toString('latin1');
+    assert.ok(bytes.includes(`"response":{"text":"Plain JSON marker"}`), 'the value is readable JSON in the file');
+    assert.ok(bytes.includes(`{"value":{"request":{"model":"gpt-4o-mini"`), 'keyv wrapper around the entry');
+    assert.ok(bytes.includes(`fastllm:${key(1)}`), 'keys carry the namespace on disk');
+
+    const again = await SqliteCache.open(file);
+    try {
+      assert.deepEqual(await again.get(key(1)), entry(1, { response: { text: 'Plain JSON marker' } }));
+      assert.ok(await again.has(key(2)));
+      assert.equal(await again.count(), 2);
+      assert.deepEqual((await again.list()).entries.map((e) => e.key), [key(2), key(1)], 'plain keys, no namespace');
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('adopts a file written by plain keyv + @keyv/sqlite, keeping its entries', async () => {
+    const file = join(root, 'plain-keyv.sqlite');
+    const plain = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${file}` }), namespace: 'fastllm', serialize: JSON.stringify, deserialize: JSON.parse });
+    await plain.set(key(1), entry(1));
+    await plain.set(key(2), entry(2));
+    await plain.disconnect();
+    const cache = await SqliteCache.open(file);
+    try {
+      assert.deepEqual(await cache.get(key(1)), entry(1));
+      assert.deepEqual((await cache.list()).entries.map((e) => e.key), [key(2), key(1)]);
+      await cache.set(key(3), entry(3));
+      assert.equal(await cache.count(), 3);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it('keeps namespaces apart in one file, even for keys that look namespaced', async () => {
+    const file = join(root, 'namespaces.sqlite');
+    const a = await SqliteCache.open(file, { namespace: 'a' });
+    const b = await SqliteCache.open(file, { namespace: 'b' });
+    try {
+      await a.set('a:tricky', entry(1));
+      await a.set('plain', entry(2));
+      await b.set('plain', entry(3));
+      assert.equal(await a.count(), 2);
+      assert.equal(await b.count(), 1);
+      assert.deepEqual((await a.list()).entries.map((e) => e.key), ['plain', 'a:tricky']);
+      assert.equal((await b.get('plain'))?.created, BASE + 3);
+      assert.equal(await b.clear(), 1);
+      assert.equal(await a.count(), 2);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('removes expired rows when opened', async () => {
+    const file = join(root, 'purge.sqlite');
+    const first = await SqliteCache.open(file);
+    await first.set('gone', entry(1), 30);
+    await first.set('kept', entry(2));
+    await first.close();
+    await sleep(60);
+    const again = await SqliteCache.open(file);
+    try {
+      assert.equal(await again.purgeExpired(), 0, 'open already deleted the expired row');
+      assert.equal(await again.count(), 1);
+      await again.set('gone-too', entry(3), 30);
+      await sleep(60);
+      assert.equal(await again.purgeExpired(), 1);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('fails to open a path it cannot create', async () => {
+    const blocker = join(root, 'not-a-dir');
+    const plain = await SqliteCache.open(blocker);
+    await plain.close();
+    await assert.rejects(SqliteCache.open(join(blocker, 'cache.sqlite')));
+  });
+
+  it('exports the MemoryCache alias', () => {
+    assert.equal(MemoryCache, InMemoryCache);
+  });
+});
