@@ -44,7 +44,9 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchSummary> 
   let succeeded = 0;
   let stopped: BatchSummary['stopped'] = null;
   try {
-    const items = readBatch(input, { ...options.reader, signal });
+    // The reader gets no signal: on cancellation the manager stops pulling and closes it, and
+    // delivers a record for every row already read, so a cancelled run ends in a summary.
+    const items = readBatch(input, options.reader);
     for await (const record of manager.run(items, { signal, total })) {
       await writer.write(record);
       records++;

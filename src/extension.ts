@@ -1,0 +1,82 @@
+/**
+ * The composition root: builds the extension's objects and hands their disposables to VS Code.
+ * Nothing heavy happens here: the engine (openai SDK, sqlite3, tokenizer) lives in dist/engine.js
+ * and is loaded by {@link Engine.load} on the first run, cache look-up or panel that needs it.
+ */
+import * as vscode from 'vscode';
+import { clearCache, setApiKey } from './vscode/actions';
+import type { FastLLMApi } from './vscode/api';
+import { BatchCommand } from './vscode/batchCommand';
+import { registerCommands } from './vscode/commands';
+import { Config } from './vscode/config';
+import { Engine } from './vscode/engine';
+import { Log } from './vscode/log';
+import { CacheBrowserPanel } from './vscode/panels/cacheBrowserPanel';
+import { StatsPanel } from './vscode/panels/statsPanel';
+import { RunTracker } from './vscode/runs';
+import { Secrets } from './vscode/secrets';
+import { SelectionCommand } from './vscode/selectionCommand';
+import { StatusBar } from './vscode/statusBar';
+
+export function activate(context: vscode.ExtensionContext): FastLLMApi {
+  const started = performance.now();
+  const own = <T extends vscode.Disposable>(d: T): T => {
+    context.subscriptions.push(d);
+    return d;
+  };
+  const log = own(new Log());
+  const config = own(new Config());
+  const secrets = own(new Secrets(context.secrets, log));
+  const runs = own(new RunTracker(context.workspaceState));
+  const engine = own(new Engine(context, config, secrets, log, runs));
+  const statusBar = own(new StatusBar(runs));
+  const batch = new BatchCommand(engine, config, runs, log, context.workspaceState);
+  const selection = new SelectionCommand(engine, config, runs, log);
+  const uri = context.extensionUri;
+  const showStats = () => void StatsPanel.show(uri, runs);
+  const showCache = () => void CacheBrowserPanel.show(uri, engine, config, runs, log);
+
+  context.subscriptions.push(
+    ...registerCommands({
+      runBatch: (u?: vscode.Uri, options?: unknown) => batch.run(u, options),
+      runSelection: () => selection.run(),
+      showStats,
+      openCacheBrowser: showCache,
+      clearCache: (options?: { confirm?: boolean }) => clearCache(engine, log, options),
+      setApiKey: (key?: unknown) => setApiKey(secrets, config, key),
+      cancelRun: () => runs.cancelAll(),
+      rerunFailed: (u?: vscode.Uri) => batch.rerunFailed(u),
+      showLog: () => log.show(),
+    }),
+    vscode.window.registerWebviewPanelSerializer(StatsPanel.viewType, {
+      deserializeWebviewPanel: async (panel) => StatsPanel.revive(panel, uri, runs),
+    }),
+    vscode.window.registerWebviewPanelSerializer(CacheBrowserPanel.viewType, {
+      deserializeWebviewPanel: async (panel, state: unknown) => CacheBrowserPanel.revive(panel, state, uri, engine, config, runs, log),
+    }),
+    config.onDidChange(() => log.info(`Settings changed: ${config.describe()}`)),
+  );
+
+  log.info(`FastLLM activated in ${Math.round(performance.now() - started)} ms. Settings: ${config.describe()}`);
+  return {
+    runBatchFile: (u, options) => batch.run(u, options),
+    rerunFailed: (u) => batch.rerunFailed(u),
+    runSelection: () => selection.run(),
+    get lastSummary() {
+      return batch.lastSummary;
+    },
+    stats: () => runs.view(),
+    statusBarText: () => statusBar.text,
+    isRunning: () => runs.running,
+    cancelRun: () => runs.cancelAll(),
+    cachePath: () => engine.cachePath,
+    cacheCount: async (filter) => (await engine.cache()).count(filter),
+    clearCache: async () => (await clearCache(engine, log, { confirm: false })) ?? 0,
+    setApiKey: (key) => secrets.set(config.baseUrl, key),
+    engineLoaded: () => engine.loaded,
+  };
+}
+
+export function deactivate(): void {
+  // Everything is released through context.subscriptions.
+}

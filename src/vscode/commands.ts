@@ -1,0 +1,39 @@
+import * as vscode from 'vscode';
+
+/**
+ * Every command of the extension: the one table that must match `contributes.commands` in
+ * package.json (all in the category "FastLLM"). Titles live in package.json.
+ */
+export const COMMANDS = {
+  /** Run Batch from File… `(uri?: Uri, options?: { confirm?: boolean })` → BatchSummary | undefined */
+  runBatch: 'fastllm.runBatch',
+  /** Run on Selection `()` → SelectionResult | undefined */
+  runSelection: 'fastllm.runSelection',
+  /** Show Token Stats */
+  showStats: 'fastllm.showStats',
+  /** Open Cache Browser */
+  openCacheBrowser: 'fastllm.openCacheBrowser',
+  /** Clear Cache `(options?: { confirm?: boolean })` → number of entries deleted, or undefined if declined */
+  clearCache: 'fastllm.clearCache',
+  /** Set API Key `(key?: string)`: asks with a password input when no key is given */
+  setApiKey: 'fastllm.setApiKey',
+  /** Cancel Run → number of runs cancelled */
+  cancelRun: 'fastllm.cancelRun',
+  /** Rerun Failed Rows `(resultsUri?: Uri)` → BatchSummary | undefined */
+  rerunFailed: 'fastllm.rerunFailed',
+  /** Show Log */
+  showLog: 'fastllm.showLog',
+} as const;
+
+export type CommandName = keyof typeof COMMANDS;
+export type CommandId = (typeof COMMANDS)[CommandName];
+
+/** A handler per command; `never[]` accepts handlers of any parameter list. */
+export type CommandHandlers = Record<CommandName, (...args: never[]) => unknown>;
+
+/** Registers one handler per command of the table; the compiler checks that none is missing. */
+export function registerCommands(handlers: CommandHandlers): vscode.Disposable[] {
+  return (Object.keys(COMMANDS) as CommandName[]).map((name) =>
+    vscode.commands.registerCommand(COMMANDS[name], handlers[name] as (...args: unknown[]) => unknown),
+  );
+}
