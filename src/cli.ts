@@ -13,12 +13,13 @@ import { parseArgs } from 'node:util';
 import { runBatch } from './core/batch/runBatch';
 import { defaultResultsPath } from './core/batch/writer';
 import type { CacheProvider } from './core/cache/cacheProvider';
-import { SqliteCache } from './core/cache/sqlite';
+import { cacheResetHint, SqliteCache } from './core/cache/sqlite';
 import { maskSecrets, type Logger } from './core/log';
 import { RequestManager, type CachePolicy } from './core/manager';
 import type { PriceTable } from './core/pricing';
 import { ProgressTracker, summaryText } from './core/progress';
 import { createProvider } from './core/providers';
+import type { ResultRecord } from './core/types';
 
 const VERSION = '0.1.0';
 
@@ -85,9 +86,18 @@ async function openCache(path: string, logger: Logger): Promise<CacheProvider | 
     return await SqliteCache.open(path);
   } catch (e) {
     // A broken cache must not stop the run: go on without it, and say how to reset it.
-    logger.warn(`cannot open the cache ${path} (${(e as Error).message}); running without it. Delete the file to reset it.`);
+    logger.warn(`cannot open the cache ${path} (${(e as Error).message}); running without it. To reset the cache, ${cacheResetHint(path)}, or pass another --cache FILE.`);
     return undefined;
   }
+}
+
+/** Failed rows shown on stderr at the end of a run; the rest are only counted (all are in the results). */
+const MAX_ROW_MESSAGES = 20;
+
+/** `<input>:<line>: <what went wrong>` for a failed row (input errors already start with file and line). */
+function rowFailure(input: string, r: ResultRecord): string {
+  const { code, message } = r.error!;
+  return code === 'invalid_input' ? message : `${input}:${r.line}: ${r.custom_id}: ${message} (${code})`;
 }
 
 async function cmdRun(argv: string[]): Promise<number> {
@@ -162,6 +172,14 @@ async function cmdRun(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const progress = new ProgressTracker(process.stderr, () => manager.stats.snapshot());
+  // Rows that failed for a reason of their own; cancelled and stopped rows are summed up elsewhere.
+  const failures: string[] = [];
+  let unshownFailures = 0;
+  const onRecord = (r: ResultRecord) => {
+    if (!r.error || r.error.code === 'cancelled' || r.error.code === 'run_stopped') return;
+    if (failures.length < MAX_ROW_MESSAGES) failures.push(rowFailure(input, r));
+    else unshownFailures++;
+  };
   if (!values.quiet) progress.start();
   try {
     const summary = await runBatch({
@@ -169,6 +187,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       out,
       manager,
       signal: abort.signal,
+      onRecord,
       reader: {
         kind: values.embeddings ? 'embeddings' : 'chat',
         template: values.template,
@@ -181,6 +200,8 @@ async function cmdRun(argv: string[]): Promise<number> {
       },
     });
     progress.stop();
+    for (const f of failures) process.stderr.write(`error: ${maskSecrets(f, [apiKey])}\n`);
+    if (unshownFailures > 0) process.stderr.write(`error: ${unshownFailures} more rows failed; see ${out}\n`);
     if (values.json) process.stdout.write(`${JSON.stringify({ ...summary, stats: summary.stats })}\n`);
     if (!values.quiet) {
       process.stderr.write(`${summaryText(summary.stats)}\nresults   ${out}\n`);
@@ -223,7 +244,12 @@ async function cmdCache(argv: string[]): Promise<number> {
   }
   if ((sub === 'show' || sub === 'delete') && !key) throw new UsageError(`cache ${sub} takes a KEY (see fastllm cache list)`);
   if (!existsSync(path)) throw new UsageError(`no cache at ${path} (use --cache FILE)`);
-  const cache = await SqliteCache.open(path);
+  let cache: SqliteCache;
+  try {
+    cache = await SqliteCache.open(path);
+  } catch (e) {
+    throw new UsageError(`cannot open the cache ${path} (${(e as Error).message}); to reset the cache, ${cacheResetHint(path)}`);
+  }
   try {
     const filter = values.filter;
     switch (sub) {

@@ -74,6 +74,8 @@ interface RunContext {
   /** Set when a 401/403 stopped the run. */
   fatal?: RunStoppedError;
   onFatal(e: RunStoppedError): void;
+  /** Cache reads and writes that failed; only the first is a warning (a damaged file fails every row). */
+  cacheFailures: number;
 }
 
 type Outcome =
@@ -162,6 +164,7 @@ export class RequestManager {
     const ctx: RunContext = {
       stop: stop.signal,
       limiter,
+      cacheFailures: 0,
       onFatal: (e) => {
         if (ctx.fatal) return;
         ctx.fatal = e;
@@ -220,6 +223,9 @@ export class RequestManager {
       queue.clear();
       limiter.dispose();
       this.stats.finish();
+      if (ctx.cacheFailures > 1) {
+        this.opts.logger.warn(`${ctx.cacheFailures} cache reads and writes failed in this run (the first is shown above).`);
+      }
     }
   }
 
@@ -299,7 +305,7 @@ export class RequestManager {
   }
 
   private async lookupOrCall(request: LLMRequest, key: string, ctx: RunContext): Promise<Outcome> {
-    const { cache, cachePolicy, logger } = this.opts;
+    const { cache, cachePolicy } = this.opts;
     if (cache && cachePolicy === 'use') {
       try {
         const hit = await cache.get(key);
@@ -312,7 +318,7 @@ export class RequestManager {
           };
         }
       } catch (e) {
-        logger.warn(`Cache read failed, calling the API instead: ${(e as Error).message}`);
+        this.cacheFailed(ctx, 'Cache read failed, calling the API instead', e);
       }
     }
     const outcome = await this.callWithRetries(request, ctx);
@@ -320,10 +326,17 @@ export class RequestManager {
       try {
         await cache.set(key, this.cacheEntry(request, outcome.response), this.opts.cacheTtlMs ?? undefined);
       } catch (e) {
-        logger.warn(`Cache write failed (the result is kept in the results): ${(e as Error).message}`);
+        this.cacheFailed(ctx, 'Cache write failed (the result is kept in the results)', e);
       }
     }
     return outcome;
+  }
+
+  /** Warns of the first cache failure of a run; later ones go to debug, so that a damaged file does not warn once per row. */
+  private cacheFailed(ctx: RunContext, what: string, e: unknown): void {
+    const message = `${what}: ${(e as Error)?.message ?? String(e)}`;
+    if (ctx.cacheFailures++ === 0) this.opts.logger.warn(message);
+    else this.opts.logger.debug(message);
   }
 
   private cacheEntry(request: LLMRequest, response: ProviderResponse): CacheEntry {

@@ -82,6 +82,11 @@ export interface FakeServerOptions extends FakeBehavior {
   recordBodies?: boolean;
   /** Model ids listed by `GET /v1/models`. @default ['gpt-4o-mini', 'text-embedding-3-small'] */
   models?: string[];
+  /**
+   * Port to listen on, e.g. a closed server's, to play a server that goes away and comes back.
+   * @default 0 (any free port)
+   */
+  port?: number;
 }
 
 export interface RecordedRequest {
@@ -318,7 +323,7 @@ function maskKey(key: string): string {
 }
 
 export async function startFakeServer(options: FakeServerOptions = {}): Promise<FakeServer> {
-  const { recordBodies = true, models = ['gpt-4o-mini', 'text-embedding-3-small'], ...initial } = options;
+  const { recordBodies = true, models = ['gpt-4o-mini', 'text-embedding-3-small'], port: wantedPort = 0, ...initial } = options;
   let behavior: FakeBehavior = { ...initial };
   let requests: RecordedRequest[] = [];
   let countByPath: Record<string, number> = {};
@@ -495,7 +500,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(wantedPort, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   let closing: Promise<void> | undefined;

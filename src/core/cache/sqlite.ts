@@ -43,6 +43,14 @@ const ORDER = 'ORDER BY created DESC, key DESC';
 type Row = { key: string; value: string };
 type Query = (sql: string, ...params: unknown[]) => Promise<unknown>;
 
+/** SQLite's codes for a file that is not, or is no longer, a sound database. */
+const DAMAGED = /\bSQLITE_(CORRUPT|NOTADB)\b/;
+
+/** How to reset a cache file that cannot be used, for messages: "To reset the cache, <this>". */
+export function cacheResetHint(file: string): string {
+  return `delete ${file} (and ${file}-wal, ${file}-shm if present)`;
+}
+
 /**
  * A {@link CacheProvider} in an SQLite file, through keyv and @keyv/sqlite.
  *
@@ -65,6 +73,8 @@ export class SqliteCache implements CacheProvider {
     private readonly query: Query,
     /** `namespace:`, or '' without a namespace. */
     private readonly prefix: string,
+    /** The database file, for messages. */
+    private readonly file: string,
   ) {}
 
   /**
@@ -92,7 +102,7 @@ export class SqliteCache implements CacheProvider {
     // keyv re-emits store errors as events; they are also thrown to the caller, so just absorb them.
     keyv.on('error', () => undefined);
     const query: Query = (sql, ...params) => store.query(sql, ...params);
-    const cache = new SqliteCache(keyv, query, namespace ? `${namespace}:` : '');
+    const cache = new SqliteCache(keyv, query, namespace ? `${namespace}:` : '', file);
     try {
       await cache.prepare();
     } catch (error) {
@@ -103,8 +113,12 @@ export class SqliteCache implements CacheProvider {
   }
 
   async get(key: string): Promise<CacheEntry | undefined> {
-    // keyv hides (and deletes) an expired value.
-    return this.keyv.get(this.prefix + key);
+    try {
+      // keyv hides (and deletes) an expired value.
+      return await this.keyv.get(this.prefix + key);
+    } catch (error) {
+      throw this.explain(error);
+    }
   }
 
   async set(key: string, entry: CacheEntry, ttlMs?: number): Promise<void> {
@@ -112,7 +126,21 @@ export class SqliteCache implements CacheProvider {
     const expires = effectiveExpiry(entry, ttlMs, now);
     // keyv reads a ttl of 0 as "never": an entry already past its expiry gets -1 instead.
     const ttl = expires === null ? undefined : Math.max(expires - now, -1) || -1;
-    await this.keyv.set(this.prefix + key, withExpiry(entry, expires), ttl);
+    try {
+      await this.keyv.set(this.prefix + key, withExpiry(entry, expires), ttl);
+    } catch (error) {
+      throw this.explain(error);
+    }
+  }
+
+  /**
+   * A damaged file can open fine and fail only when a damaged page is read: name the file and say
+   * how to reset it, since the caller (who treats the failure as a miss) cannot.
+   */
+  private explain(error: unknown): unknown {
+    const message = error instanceof Error ? error.message : String(error);
+    if (!DAMAGED.test(message)) return error;
+    return new Error(`the cache file ${this.file} is damaged (${message}); to reset the cache, ${cacheResetHint(this.file)}`, { cause: error });
   }
 
   async has(key: string): Promise<boolean> {

@@ -69,9 +69,29 @@ export function normalizeBaseURL(url: string): string {
  */
 export function redactKey(text: string, apiKey: string): string {
   let out = apiKey.length >= 4 ? text.split(apiKey).join('[redacted]') : text;
+  out = redactKeyPieces(out, apiKey);
   out = out.replace(/\bBearer\s+\S+/gi, 'Bearer [redacted]');
   out = out.replace(/\b(?:sk|rk|pk)-[A-Za-z0-9_*-]{4,}/g, '[redacted]');
   return out.replace(/[A-Za-z0-9_-]*\*{3,}[A-Za-z0-9_-]*/g, '[redacted]');
+}
+
+/** The shortest part of a key that still gives most of it away when a server echoes only that part. */
+const KEY_PIECE = 12;
+
+/**
+ * Redacts any run of at least {@link KEY_PIECE} characters of the key: servers and proxies echo it
+ * without its `sk-` prefix, or cut, which the whole-key match above misses.
+ */
+function redactKeyPieces(text: string, apiKey: string): string {
+  let out = text;
+  for (let i = 0; i + KEY_PIECE <= apiKey.length; i++) {
+    for (let at = out.indexOf(apiKey.slice(i, i + KEY_PIECE)); at !== -1; at = out.indexOf(apiKey.slice(i, i + KEY_PIECE))) {
+      let end = at + KEY_PIECE;
+      while (end < out.length && i + (end - at) < apiKey.length && out[end] === apiKey[i + (end - at)]) end++;
+      out = `${out.slice(0, at)}[redacted]${out.slice(end)}`;
+    }
+  }
+  return out;
 }
 
 /** The JSON error body of each APIError, which the SDK reduces to its `error` member. */
