@@ -64,15 +64,17 @@ export interface BackoffOptions {
 }
 
 /**
- * Exponential backoff with "full jitter" (AWS architecture blog): a uniform draw in
- * [0, min(max, base·2^(attempt-1))], floored at base/2 so a retry is never immediate.
+ * Exponential backoff with "equal jitter": half of min(max, base·2^(attempt-1)) for sure, plus a
+ * uniform draw over the other half. The sure half makes the waits grow, so the default budget
+ * (5 retries, 500 ms base) rides out an outage of at least 7.75 s; the jitter spreads the retries
+ * of many rows that failed together.
  * @param attempt 1 for the first retry.
  */
 export function backoffMs(attempt: number, options: BackoffOptions = {}, random = Math.random): number {
   const base = options.baseMs ?? 500;
   const max = options.maxMs ?? 30_000;
   const ceiling = Math.min(max, base * 2 ** Math.max(0, attempt - 1));
-  return Math.max(base / 2, Math.floor(random() * ceiling));
+  return Math.floor(ceiling / 2 + random() * (ceiling / 2));
 }
 
 /** Resolves after `ms`, or rejects with an AbortError-like ProviderError when `signal` aborts. */

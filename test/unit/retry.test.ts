@@ -33,12 +33,14 @@ describe('retry policy', () => {
     assert.equal(parseResetDuration('later'), undefined);
   });
 
-  test('backoff grows exponentially, is jittered, capped and never zero', () => {
+  test('backoff grows exponentially, is jittered, capped, and never below half its ceiling', () => {
     assert.equal(backoffMs(1, { baseMs: 100 }, () => 0.999), 99);
     assert.equal(backoffMs(4, { baseMs: 100 }, () => 0.999), 799);
     assert.equal(backoffMs(20, { baseMs: 100, maxMs: 1000 }, () => 0.999), 999);
-    assert.equal(backoffMs(3, { baseMs: 100 }, () => 0), 50);
+    assert.equal(backoffMs(3, { baseMs: 100 }, () => 0), 200);
     const draws = new Set(Array.from({ length: 20 }, () => backoffMs(5, { baseMs: 100 })));
     assert.ok(draws.size > 5, 'jittered');
+    const sure = [1, 2, 3, 4, 5].reduce((s, a) => s + backoffMs(a, {}, () => 0), 0);
+    assert.equal(sure, 7750, 'the default budget waits at least 7.75 s in all');
   });
 });

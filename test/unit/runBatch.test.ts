@@ -48,4 +48,17 @@ describe('runBatch', () => {
     assert.equal(await cache.count(), summary.succeeded);
     assert.ok(lines.slice(summary.succeeded).every((r) => r.error?.code === 'cancelled'));
   });
+
+  test('a file refused whole leaves the previous results file as it was', async () => {
+    const input = join(dir, 'rows.csv');
+    const out = join(dir, 'rows.results.jsonl');
+    writeFileSync(input, 'text\nhello\n');
+    writeFileSync(out, '{"previous":true}\n');
+    const manager = new RequestManager({ provider: new ScriptedProvider() });
+    await assert.rejects(
+      runBatch({ input, out, manager, reader: { defaults: { model: 'm' }, template: 'Say {{missing}}' } }),
+      /missing/,
+    );
+    assert.equal(readFileSync(out, 'utf8'), '{"previous":true}\n');
+  });
 });

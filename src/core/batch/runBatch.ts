@@ -39,14 +39,22 @@ export interface BatchSummary {
 export async function runBatch(options: BatchRunOptions): Promise<BatchSummary> {
   const { input, out, manager, signal } = options;
   const total = await countRows(input);
+  // The reader gets no signal: on cancellation the manager stops pulling and closes it, and
+  // delivers a record for every row already read, so a cancelled run ends in a summary.
+  const reader = readBatch(input, options.reader);
+  // Read the first row before touching the results file: a file refused whole (binary, unknown
+  // type, missing template columns) throws here and leaves the previous results as they were.
+  const first = await reader.next();
+  const items = (async function* () {
+    if (first.done) return;
+    yield first.value;
+    yield* reader;
+  })();
   const writer = await ResultsWriter.open(out);
   let records = 0;
   let succeeded = 0;
   let stopped: BatchSummary['stopped'] = null;
   try {
-    // The reader gets no signal: on cancellation the manager stops pulling and closes it, and
-    // delivers a record for every row already read, so a cancelled run ends in a summary.
-    const items = readBatch(input, options.reader);
     for await (const record of manager.run(items, { signal, total })) {
       await writer.write(record);
       records++;
