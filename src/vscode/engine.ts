@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { ReaderOptions } from '../core/batch/common';
 import type { CacheProvider } from '../core/cache/cacheProvider';
@@ -87,9 +87,20 @@ export class Engine extends Disposable {
     try {
       return await this.cache();
     } catch (e) {
-      void vscode.window.showWarningMessage(`FastLLM: running without the cache: ${this.log.mask((e as Error).message)}`);
+      // A damaged or unreadable file must not block runs: go on without it and offer a reset.
+      const msg = `FastLLM: running without the cache (${this.cachePath}): ${this.log.mask((e as Error).message)}`;
+      void vscode.window.showWarningMessage(msg, 'Reset Cache').then(async (pick) => {
+        if (pick) await this.resetCacheFile();
+      });
       return undefined;
     }
+  }
+
+  /** Deletes the cache file and its journals, so that the next run starts a fresh cache. */
+  async resetCacheFile(): Promise<void> {
+    await this.closeCache();
+    for (const suffix of ['', '-wal', '-shm', '-journal']) await rm(this.cachePath + suffix, { force: true, recursive: true });
+    this.log.info(`Cache reset: ${this.cachePath}`);
   }
 
   /** Bytes of the cache file and its SQLite journal, or null if there is none yet. */
