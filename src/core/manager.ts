@@ -372,6 +372,7 @@ export class RequestManager {
           limiter.observeHeaders(response.headers);
           return { ok: true, response, attempts, cached: false };
         } finally {
+          limiter.settle(reservation);
           this.stats.attemptEnded();
         }
       } catch (e) {

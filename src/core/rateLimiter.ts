@@ -9,9 +9,9 @@ export interface RateLimiterOptions {
   /** Window length. Tests and benchmarks shrink it; servers use a minute. @default 60000 */
   windowMs?: number;
   /**
-   * Extra time a spent unit stays counted after its window, so that requests the server sees a
-   * little later than we sent them still fall inside our accounting (no 429 at the boundary).
-   * @default max(20 ms, 0.5 % of windowMs)
+   * Extra time a settled grant stays counted after its window, for timer granularity. (Network
+   * delay needs no margin: a grant counts until its call settles, then for a whole window.)
+   * @default 10
    */
   marginMs?: number;
 }
@@ -20,6 +20,8 @@ export interface RateLimiterOptions {
 export interface Reservation {
   readonly at: number;
   tokens: number;
+  /** Set by {@link RateLimiter.settle}: from then on the grant expires one window later. */
+  settled: boolean;
 }
 
 interface Waiter {
@@ -30,23 +32,34 @@ interface Waiter {
   onAbort?: () => void;
 }
 
+/** A settled grant, kept in a min-heap by the time it leaves the window. */
+interface Spent {
+  expiresAt: number;
+  tokens: number;
+}
+
 /**
  * A sliding-window limiter for requests and tokens per window, with a global pause.
  *
- * Every grant is logged with its time; a unit counts against the budget until `windowMs +
- * marginMs` after it was granted, exactly as a server with a sliding window counts it. Waiters are
- * served first-in first-out, so a large request is not starved by small ones. `pauseUntil` holds
- * back every waiter (a 429 with `retry-after` pauses the whole run, not just the failed request).
+ * A server counts a request when it arrives, which is some time after we grant it and before we
+ * see its answer. So a grant counts against the budget from the moment it is granted until one
+ * window (plus `marginMs`) after it settles (its answer or error came back): never less than the
+ * server counts it, whatever the network delay. The cost is a rate of about W / (W + latency) of
+ * the limit, in exchange for no 429s. Waiters are served first in, first out, so a large request
+ * is not starved by small ones. `pauseUntil` holds back every waiter (a 429 with `retry-after`
+ * pauses the whole run, not just the failed request).
  */
 export class RateLimiter {
   private readonly rpm: number;
   private readonly tpm: number;
   private readonly windowMs: number;
   private readonly marginMs: number;
-  /** Grants in time order; `head` is the oldest not yet expired. */
-  private grants: Reservation[] = [];
-  private head = 0;
-  private tokensInWindow = 0;
+  /** Grants still in flight: they count until they settle. */
+  private inFlight = 0;
+  private inFlightTokens = 0;
+  /** Settled grants not yet out of the window (a binary min-heap on expiresAt). */
+  private spent: Spent[] = [];
+  private spentTokens = 0;
   private waiters: Waiter[] = [];
   private pausedUntil = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -55,7 +68,7 @@ export class RateLimiter {
     this.rpm = options.rpm && options.rpm > 0 ? options.rpm : Infinity;
     this.tpm = options.tpm && options.tpm > 0 ? options.tpm : Infinity;
     this.windowMs = options.windowMs ?? 60_000;
-    this.marginMs = options.marginMs ?? Math.max(20, this.windowMs * 0.005);
+    this.marginMs = options.marginMs ?? 10;
   }
 
   get limited(): boolean {
@@ -70,11 +83,11 @@ export class RateLimiter {
   /**
    * Waits until one request of `tokens` fits in both budgets (and no pause is in force), then
    * records it. A request larger than the whole token budget is let through alone, once the
-   * window is empty, rather than waiting for ever.
+   * window is empty, rather than waiting for ever. Every grant must be {@link settle}d.
    */
   acquire(tokens: number, signal?: AbortSignal): Promise<Reservation> {
     if (!this.limited && this.waiters.length === 0 && this.pausedUntil <= Date.now()) {
-      return Promise.resolve({ at: Date.now(), tokens });
+      return Promise.resolve({ at: Date.now(), tokens, settled: false });
     }
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new ProviderError('Cancelled', undefined, 'aborted'));
@@ -92,14 +105,27 @@ export class RateLimiter {
     });
   }
 
-  /** Replaces a reservation's estimate with the tokens the server reported. */
+  /** Replaces a reservation's estimate with the tokens the server reported (before it settles). */
   reconcile(reservation: Reservation, actualTokens: number): void {
-    if (!Number.isFinite(actualTokens) || actualTokens < 0) return;
-    const delta = actualTokens - reservation.tokens;
+    if (!Number.isFinite(actualTokens) || actualTokens < 0 || reservation.settled) return;
+    if (this.limited) this.inFlightTokens += actualTokens - reservation.tokens;
     reservation.tokens = actualTokens;
-    // Only grants still in the window count; older ones were already subtracted.
-    if (reservation.at > Date.now() - this.windowMs - this.marginMs) this.tokensInWindow += delta;
-    if (delta < 0) this.pump();
+  }
+
+  /**
+   * The call of this grant has ended (answer or error): from now it counts for one more window.
+   * Idempotent.
+   */
+  settle(reservation: Reservation): void {
+    if (reservation.settled) return;
+    reservation.settled = true;
+    if (!this.limited) return;
+    this.inFlight--;
+    this.inFlightTokens -= reservation.tokens;
+    this.push({ expiresAt: Date.now() + this.windowMs + this.marginMs, tokens: reservation.tokens });
+    this.spentTokens += reservation.tokens;
+    // Waiters blocked only by calls in flight had no timer: now one can be armed.
+    if (this.waiters.length > 0) this.pump();
   }
 
   /** Holds back all dispatch until `until` (epoch ms); never shortens an existing pause. */
@@ -133,16 +159,7 @@ export class RateLimiter {
   }
 
   private expire(now: number): void {
-    const cutoff = now - this.windowMs - this.marginMs;
-    const g = this.grants;
-    while (this.head < g.length && g[this.head]!.at <= cutoff) {
-      this.tokensInWindow -= g[this.head]!.tokens;
-      this.head++;
-    }
-    if (this.head > 1024 && this.head * 2 > g.length) {
-      this.grants = g.slice(this.head);
-      this.head = 0;
-    }
+    while (this.spent.length > 0 && this.spent[0]!.expiresAt <= now) this.spentTokens -= this.pop().tokens;
   }
 
   /** Grants what fits now, in order; arms one timer for when the next waiter may fit. */
@@ -156,32 +173,20 @@ export class RateLimiter {
       if (this.pausedUntil > now) return this.arm(this.pausedUntil - now);
       this.expire(now);
       const w = this.waiters[0]!;
-      const inWindow = this.grants.length - this.head;
+      const inWindow = this.inFlight + this.spent.length;
       const requestsOk = inWindow < this.rpm;
-      const tokensOk = this.tokensInWindow + w.tokens <= this.tpm || inWindow === 0;
-      if (!requestsOk || !tokensOk) return this.arm(this.nextExpiry(now, w.tokens, requestsOk));
+      const tokensOk = this.inFlightTokens + this.spentTokens + w.tokens <= this.tpm || inWindow === 0;
+      if (!requestsOk || !tokensOk) {
+        // The earliest settled grant to leave frees room; if all are in flight, settle() pumps.
+        if (this.spent.length > 0) this.arm(this.spent[0]!.expiresAt - now);
+        return;
+      }
       this.waiters.shift();
       if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
-      const r: Reservation = { at: now, tokens: w.tokens };
-      this.grants.push(r);
-      this.tokensInWindow += w.tokens;
-      w.resolve(r);
+      this.inFlight++;
+      this.inFlightTokens += w.tokens;
+      w.resolve({ at: now, tokens: w.tokens, settled: false });
     }
-  }
-
-  /** How long until enough of the window expires for the head waiter. */
-  private nextExpiry(now: number, tokens: number, requestsOk: boolean): number {
-    const life = this.windowMs + this.marginMs;
-    const g = this.grants;
-    if (!requestsOk) return g[this.head]!.at + life - now;
-    // Walk forward until enough tokens would have expired.
-    let freed = 0;
-    const need = this.tokensInWindow + tokens - this.tpm;
-    for (let i = this.head; i < g.length; i++) {
-      freed += g[i]!.tokens;
-      if (freed >= need) return g[i]!.at + life - now;
-    }
-    return g[g.length - 1]!.at + life - now;
   }
 
   private arm(ms: number): void {
@@ -189,5 +194,36 @@ export class RateLimiter {
       this.timer = undefined;
       this.pump();
     }, Math.max(1, Math.ceil(ms)));
+  }
+
+  private push(item: Spent): void {
+    const h = this.spent;
+    h.push(item);
+    for (let i = h.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (h[parent]!.expiresAt <= h[i]!.expiresAt) break;
+      [h[parent], h[i]] = [h[i]!, h[parent]!];
+      i = parent;
+    }
+  }
+
+  private pop(): Spent {
+    const h = this.spent;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && h[l]!.expiresAt < h[m]!.expiresAt) m = l;
+        if (r < h.length && h[r]!.expiresAt < h[m]!.expiresAt) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i]!, h[m]!];
+        i = m;
+      }
+    }
+    return top;
   }
 }
