@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { parseStatsPageMessage, type StatsHostMessage, type StatsPageCommand } from '../../webview/protocol';
 import { COMMANDS } from '../commands';
 import { Disposable } from '../dispose';
+import type { Log } from '../log';
 import type { RunTracker } from '../runs';
 import { pageHtml, webviewOptions } from './html';
 
@@ -22,19 +23,19 @@ export class StatsPanel extends Disposable {
   private ready = false;
 
   /** Shows the panel, creating it if needed. */
-  static show(extensionUri: vscode.Uri, runs: RunTracker): StatsPanel {
+  static show(extensionUri: vscode.Uri, runs: RunTracker, log: Log): StatsPanel {
     if (StatsPanel.current) {
       StatsPanel.current.panel.reveal(undefined, false);
       return StatsPanel.current;
     }
     const panel = vscode.window.createWebviewPanel(StatsPanel.viewType, 'FastLLM Token Stats', vscode.ViewColumn.Active, webviewOptions(extensionUri));
-    return (StatsPanel.current = new StatsPanel(panel, extensionUri, runs));
+    return (StatsPanel.current = new StatsPanel(panel, extensionUri, runs, log));
   }
 
   /** Adopts a panel restored by VS Code after a restart. */
-  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, runs: RunTracker): void {
+  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, runs: RunTracker, log: Log): void {
     StatsPanel.current?.dispose();
-    StatsPanel.current = new StatsPanel(panel, extensionUri, runs);
+    StatsPanel.current = new StatsPanel(panel, extensionUri, runs, log);
   }
 
   /** The open panel, if any (for tests). */
@@ -46,6 +47,7 @@ export class StatsPanel extends Disposable {
     private readonly panel: vscode.WebviewPanel,
     extensionUri: vscode.Uri,
     private readonly runs: RunTracker,
+    log: Log,
   ) {
     super();
     this._register(panel);
@@ -59,7 +61,11 @@ export class StatsPanel extends Disposable {
     this._register(
       panel.webview.onDidReceiveMessage((raw: unknown) => {
         const msg = parseStatsPageMessage(raw);
-        if (!msg) return; // not from our page, or malformed: ignored
+        if (!msg) {
+          // Not from our page, or malformed: never used, but said, so that an attack shows.
+          log.warn('Token Stats: ignored a malformed message from the page.');
+          return;
+        }
         if (msg.type === 'ready') {
           this.ready = true;
           this.post();

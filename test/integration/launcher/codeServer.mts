@@ -36,7 +36,7 @@ import Mocha from 'mocha';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { codeServerBin, CODE_SERVER_VERSION, install } from '../../../scripts/install-code-server.mjs';
 import { startFakeServer, type FakeServer } from '../../support/fakeServer';
-import { setUiContext } from '../ui/context.mjs';
+import { setUiContext, type LaunchedWindow, type WindowOptions } from '../ui/context.mjs';
 import { writeUiFixtures } from '../ui/fixtures.mjs';
 import { HOST_SUITE, KEY_PREFIX, prepareWorkspace, ROOT, TEST_API_KEY, writeUserSettings } from './workspace.mjs';
 
@@ -55,7 +55,7 @@ const started = Date.now();
 const log = (msg: string) => console.log(`[it ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
 
 /** Everything that must be stopped, whatever happens. */
-const live: { server?: ChildProcess; browser?: Browser; fake?: FakeServer; pages: Page[] } = { pages: [] };
+const live: { servers: ChildProcess[]; browser?: Browser; fake?: FakeServer; pages: Page[] } = { servers: [], pages: [] };
 let failedSomething = false;
 
 function freePort(): Promise<number> {
@@ -114,8 +114,18 @@ function installVsix(vsix: string, userData: string, extensions: string): string
   return path.join(extensions, dir);
 }
 
-async function startCodeServer(port: number, userData: string, extensions: string, workspace: string): Promise<void> {
-  const logFile = path.join(RUN_DIR, 'code-server.log');
+/**
+ * Starts code-server on loopback. `workspaceTrust: true` leaves VS Code's workspace trust on (for
+ * the tests of untrusted workspaces); every other window runs with it off.
+ */
+async function startCodeServer(
+  port: number,
+  userData: string,
+  extensions: string,
+  workspace: string,
+  options: { workspaceTrust?: boolean; logFile?: string } = {},
+): Promise<ChildProcess> {
+  const logFile = options.logFile ?? path.join(RUN_DIR, 'code-server.log');
   const fd = openSync(logFile, 'a');
   const args = [
     codeServerBin,
@@ -126,7 +136,7 @@ async function startCodeServer(port: number, userData: string, extensions: strin
     '--disable-telemetry',
     '--disable-update-check',
     '--disable-getting-started-override',
-    '--disable-workspace-trust',
+    ...(options.workspaceTrust ? [] : ['--disable-workspace-trust']),
     '--disable-proxy',
     '--ignore-last-opened',
     workspace,
@@ -134,7 +144,7 @@ async function startCodeServer(port: number, userData: string, extensions: strin
   // detached: the child calls setsid(), so it leads a new process group that we kill as a whole
   // (killing only the main process leaves file watchers and extension hosts behind).
   const server = spawn(process.execPath, args, { env: codeServerEnv(), detached: true, stdio: ['ignore', fd, fd] });
-  live.server = server;
+  live.servers.push(server);
   let exited: string | undefined;
   server.once('exit', (code, signal) => (exited = `code-server exited (${code ?? signal}); see ${logFile}`));
   const deadline = Date.now() + 30_000;
@@ -149,13 +159,14 @@ async function startCodeServer(port: number, userData: string, extensions: strin
     if (Date.now() > deadline) throw new Error(`code-server did not answer /healthz within 30 s; see ${logFile}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  log(`code-server ${CODE_SERVER_VERSION} up on 127.0.0.1:${port} (pgid ${server.pid})`);
+  log(`code-server ${CODE_SERVER_VERSION} up on 127.0.0.1:${port} (pgid ${server.pid}${options.workspaceTrust ? ', workspace trust on' : ''})`);
+  return server;
 }
 
-async function stopCodeServer(): Promise<void> {
-  const server = live.server;
-  live.server = undefined;
-  if (!server?.pid || server.exitCode !== null || server.signalCode !== null) return;
+async function stopCodeServer(server: ChildProcess | undefined): Promise<void> {
+  if (!server) return;
+  live.servers = live.servers.filter((s) => s !== server);
+  if (!server.pid || server.exitCode !== null || server.signalCode !== null) return;
   const gone = new Promise<void>((resolve) => server.once('exit', () => resolve()));
   const kill = (signal: NodeJS.Signals) => {
     try {
@@ -224,8 +235,39 @@ async function runHostSuite(context: BrowserContext, port: number, extensionDir:
   return failures;
 }
 
+/**
+ * Another window on its own code-server (own user data, own workspace, shared extensions folder),
+ * for the UI tests that need other user settings or workspace trust on: see
+ * {@link UiContext.launchWindow}. Its folders are under `.vscode-test/run/windows/<name>/`.
+ */
+async function launchWindow(context: BrowserContext, extensions: string, options: WindowOptions): Promise<LaunchedWindow> {
+  const dir = path.join(RUN_DIR, 'windows', options.name);
+  rmSync(dir, { recursive: true, force: true });
+  const userData = path.join(dir, 'user-data');
+  writeUserSettings(userData, options.userSettings ?? {});
+  const workspace = prepareWorkspace(path.join(dir, 'ws'), options.workspaceSettings ?? {});
+  const port = await freePort();
+  const server = await startCodeServer(port, userData, extensions, workspace, {
+    workspaceTrust: options.workspaceTrust,
+    logFile: path.join(dir, 'code-server.log'),
+  });
+  const page = await newPage(context);
+  log(`window ${options.name}: opening the workbench`);
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  return {
+    page,
+    workspace,
+    userData,
+    close: async () => {
+      if (!page.isClosed()) await page.close();
+      await stopCodeServer(server);
+    },
+  };
+}
+
 /** The UI suite: mocha in this process, the tests drive a workbench window through playwright. */
-async function runUiSuite(context: BrowserContext, port: number, workspace: string, fake: FakeServer): Promise<number> {
+async function runUiSuite(context: BrowserContext, port: number, workspace: string, fake: FakeServer, extensions: string): Promise<number> {
   const page = await newPage(context);
   log('ui suite: opening the workbench');
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
@@ -234,7 +276,9 @@ async function runUiSuite(context: BrowserContext, port: number, workspace: stri
     page,
     fake,
     workspace,
+    userData: path.join(RUN_DIR, 'user-data'),
     apiKey: TEST_API_KEY,
+    launchWindow: (options) => launchWindow(context, extensions, options),
     screenshots: path.resolve(ROOT, process.env.FASTLLM_IT_SCREENSHOTS ?? path.join('.vscode-test', 'screenshots')),
     artifacts: ARTIFACTS,
   });
@@ -264,6 +308,7 @@ function filesWithKeys(): string[] {
     path.join(RUN_DIR, 'user-data', 'logs'),
     path.join(RUN_DIR, 'ws-host'),
     path.join(RUN_DIR, 'ws-ui'),
+    path.join(RUN_DIR, 'windows'),
   ];
   const hits: string[] = [];
   for (const place of places) {
@@ -315,7 +360,7 @@ async function cleanup(): Promise<void> {
     })(),
     new Promise((r) => setTimeout(r, 5000)),
   ]);
-  await stopCodeServer();
+  for (const server of [...live.servers].reverse()) await stopCodeServer(server);
   await live.fake?.close();
   live.fake = undefined;
   if (process.env.FASTLLM_IT_KEEP !== '1') rmSync(RUN_DIR, { recursive: true, force: true });
@@ -352,7 +397,7 @@ async function main(): Promise<number> {
 
   let failures = 0;
   if (SUITES.has('host')) failures += await runHostSuite(context, port, extensionDir, wsHost);
-  if (SUITES.has('ui')) failures += await runUiSuite(context, port, wsUi, fake);
+  if (SUITES.has('ui')) failures += await runUiSuite(context, port, wsUi, fake, extensions);
   const leaks = filesWithKeys();
   if (leaks.length > 0) {
     log(`FAIL: a test API key was written to: ${leaks.join(', ')}`);

@@ -12,12 +12,38 @@ export interface UiContext {
   fake: FakeServer;
   /** The workspace folder on disk (fixtures: prompts.txt, prompts.jsonl, notes.md). */
   workspace: string;
+  /** VS Code's user data folder of {@link page} (settings, logs, workspace storage). */
+  userData: string;
   /** The API key code-server's environment passes as OPENAI_API_KEY. */
   apiKey: string;
   /** Where README screenshots go (media/screenshots). */
   screenshots: string;
   /** Where failure screenshots and logs go (.vscode-test/artifacts). */
   artifacts: string;
+  /**
+   * Opens another window on a code-server of its own (own user data and workspace, the same
+   * installed extension). The caller closes it.
+   */
+  launchWindow(options: WindowOptions): Promise<LaunchedWindow>;
+}
+
+export interface WindowOptions {
+  /** Folder name under `.vscode-test/run/windows/`. */
+  name: string;
+  /** User settings on top of the launcher's quiet defaults. */
+  userSettings?: Record<string, unknown>;
+  /** The workspace's `.vscode/settings.json` (the workspace also gets the fixture files). */
+  workspaceSettings?: Record<string, unknown>;
+  /** Start code-server without `--disable-workspace-trust`. @default false */
+  workspaceTrust?: boolean;
+}
+
+export interface LaunchedWindow {
+  page: Page;
+  workspace: string;
+  userData: string;
+  /** Closes the page and stops its code-server. */
+  close(): Promise<void>;
 }
 
 // Kept on globalThis: mocha may load this module through another loader than the launcher's

@@ -24,4 +24,49 @@ export const XSS = '<img src=x onerror=document.body.dataset.pwned=1> is this ma
 export function writeUiFixtures(workspace: string): void {
   writeFileSync(path.join(workspace, 'topics.txt'), Array.from({ length: TOPIC_ROWS }, (_, i) => topicPrompt(i)).join('\n') + '\n');
   writeFileSync(path.join(workspace, 'xss.txt'), `${XSS}\n`);
+  writeReliabilityFixtures(workspace);
+}
+
+/** Rows of reload.txt (and of reload-ref.txt, the same prompts): a batch to interrupt. */
+export const RELOAD_ROWS = 300;
+
+export function reloadPrompt(i: number): string {
+  return `Reload row ${i + 1}: one sentence about ${TOPICS[i % TOPICS.length]}.`;
+}
+
+/** A marker in every prompt of hostile.jsonl, to search for in the Cache Browser. */
+export const HOSTILE_MARK = 'HOSTILE';
+
+/**
+ * Prompts (and so answers: the fake echoes them) that would do harm if a page set them as HTML,
+ * used them as CSS or links, or laid them out without care. Each payload, if it ran, would set
+ * `window.__fastllmPwned` or open a dialog. Each starts with `HOSTILE-<name>:`, a word to search for.
+ */
+export const HOSTILE: Record<string, string> = {
+  script: `${HOSTILE_MARK}-script: <script>window.__fastllmPwned='script';alert('script')</script>`,
+  img: `${HOSTILE_MARK}-img: <img src=x onerror="window.__fastllmPwned='img';alert('img')">`,
+  svg: `${HOSTILE_MARK}-svg: <svg onload="window.__fastllmPwned='svg'"><circle r=9></svg>`,
+  link: `${HOSTILE_MARK}-link: <a href="javascript:window.__fastllmPwned='link'">click me</a>`,
+  iframe: `${HOSTILE_MARK}-iframe: <iframe srcdoc="<script>parent.__fastllmPwned='iframe'</script>"></iframe>`,
+  css: `${HOSTILE_MARK}-css: </style><style>body{display:none}</style><link rel=stylesheet href="data:text/css,body{display:none}">`,
+  breakout: `${HOSTILE_MARK}-breakout: "><img src=x onerror=alert(1)></pre></td></tr></table><b>bold</b>`,
+  meta: `${HOSTILE_MARK}-meta: <meta http-equiv="refresh" content="0;url=javascript:window.__fastllmPwned='meta'">`,
+  template: `${HOSTILE_MARK}-template: {{constructor.constructor('window.__fastllmPwned=1')()}} \${alert(1)}`,
+  control: `${HOSTILE_MARK}-control: control \u0000\u0001\u0007\u0008\u001b[31mred\u001b[0m\u007f\u0085 end`,
+  rtl: `${HOSTILE_MARK}-rtl: invoice \u202Efdp.exe\u202C and \u2067isolate\u2069 \u200F\u200E zero\u200Bwidth`,
+  huge: `${HOSTILE_MARK}-huge: one megabyte: ${'0123456789abcdef'.repeat(65_536)} END-OF-HUGE`,
+};
+
+/** Harmless rows beside the hostile ones, so that the search results span two pages of 50. */
+export const HOSTILE_FILLER = 50;
+
+export function writeReliabilityFixtures(workspace: string): void {
+  const reload = Array.from({ length: RELOAD_ROWS }, (_, i) => reloadPrompt(i)).join('\n') + '\n';
+  writeFileSync(path.join(workspace, 'reload.txt'), reload);
+  writeFileSync(path.join(workspace, 'reload-ref.txt'), reload);
+  const rows = [
+    ...Object.entries(HOSTILE).map(([id, prompt]) => ({ custom_id: id, prompt })),
+    ...Array.from({ length: HOSTILE_FILLER }, (_, i) => ({ custom_id: `filler-${i}`, prompt: `${HOSTILE_MARK} filler ${i} <b>not bold</b>` })),
+  ];
+  writeFileSync(path.join(workspace, 'hostile.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 }

@@ -1,5 +1,5 @@
 /** Helpers shared by the UI tests: files in the workspace, results, the extension's status item. */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { ui } from './context.mjs';
@@ -18,12 +18,16 @@ export function workbench(): Workbench {
   return new Workbench(ui().page);
 }
 
-/** The records of `<name>.results.jsonl` in the workspace, or [] when it does not exist yet. */
+/**
+ * The records of `<name>.results.jsonl` in the workspace, or [] when it does not exist yet. Only
+ * whole lines: a run may be writing the next one while we read.
+ */
 export function results(name: string): ResultLine[] {
   const file = path.join(ui().workspace, name);
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
     .split('\n')
+    .slice(0, -1)
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as ResultLine);
 }
@@ -93,4 +97,41 @@ export async function figure(frame: { locator(s: string): Locator }, testid: str
   const value = await frame.locator(`[data-testid="${testid}"]`).getAttribute('data-value');
   if (value === null) throw new Error(`${testid} has no value`);
   return Number(value);
+}
+
+/**
+ * The text of the extension's log files (`FastLLM.log`, one per extension host) under a user-data
+ * folder, oldest first.
+ */
+export function extensionLog(userData = ui().userData): string {
+  const logs = path.join(userData, 'logs');
+  if (!existsSync(logs)) return '';
+  return readdirSync(logs, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name === 'FastLLM.log')
+    .map((e) => path.join(e.parentPath, e.name))
+    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs)
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('\n');
+}
+
+/**
+ * The extension's cache file for a workspace: `<workspaceStorage>/<id>/fastllm.fastllm-vscode/
+ * fastllm-cache.sqlite`, where code-server's `meta.json` names the folder.
+ */
+export function cacheFileOf(workspace = ui().workspace, userData = ui().userData): string {
+  const storage = path.join(userData, 'User', 'workspaceStorage');
+  for (const id of existsSync(storage) ? readdirSync(storage) : []) {
+    const meta = path.join(storage, id, 'meta.json');
+    if (existsSync(meta) && (JSON.parse(readFileSync(meta, 'utf8')) as { name?: string }).name === path.basename(workspace)) {
+      return path.join(storage, id, EXTENSION_ID, 'fastllm-cache.sqlite');
+    }
+  }
+  throw new Error(`no workspace storage for ${workspace} under ${storage}`);
+}
+
+/** The lines of a workspace file as written so far (the last one may be partial), or []. */
+export function rawLines(name: string): string[] {
+  const file = path.join(ui().workspace, name);
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n');
 }
