@@ -2,7 +2,9 @@
  * `fastllm`: a thin command line over src/core, for scripts, CI and benchmarks.
  *
  *   fastllm run INPUT [options]      run a .txt / .jsonl / .csv batch, write INPUT.results.jsonl
- *   fastllm cache stats|list|show KEY|delete KEY|clear [--cache FILE]
+ *   fastllm cache stats|list|show KEY|delete KEY|clear [--cache FILE|redis://…]
+ *   fastllm batch submit|status|fetch|cancel …  OpenAI Batch API mode (src/cli/batch.ts)
+ *   fastllm compare A.results.jsonl B.results.jsonl [--out DIFF.jsonl] [--json]
  *
  * Exit status: 0 every record succeeded; 1 some records failed (all still written); 2 a usage or
  * configuration error, with a one-line message saying what to fix.
@@ -10,10 +12,13 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cmdCompare } from './cli/compare';
+import { cmdBatch } from './cli/batch';
 import { runBatch } from './core/batch/runBatch';
 import { defaultResultsPath } from './core/batch/writer';
 import type { CacheProvider } from './core/cache/cacheProvider';
-import { cacheResetHint, SqliteCache } from './core/cache/sqlite';
+import { describeCacheLocation, isRedisUrl, openCache as openCacheAt } from './core/cache/open';
+import { cacheResetHint } from './core/cache/sqlite';
 import { maskSecrets, type Logger } from './core/log';
 import { RequestManager, type CachePolicy } from './core/manager';
 import type { PriceTable } from './core/pricing';
@@ -27,7 +32,9 @@ const USAGE = `fastllm ${VERSION} — run batches of LLM prompts against any Ope
 
 Usage:
   fastllm run INPUT [options]
-  fastllm cache stats|list|show KEY|delete KEY|clear [--cache FILE] [--filter TEXT]
+  fastllm cache stats|list|show KEY|delete KEY|clear [--cache FILE|URL] [--filter TEXT]
+  fastllm batch submit|status|fetch|cancel INPUT|JOB_ID   (OpenAI Batch API: see fastllm batch --help)
+  fastllm compare A.results.jsonl B.results.jsonl [--out DIFF.jsonl] [--json]   (see fastllm compare --help)
 
 INPUT is a .txt (one prompt per line), .jsonl (prompts, chat bodies or OpenAI Batch API lines)
 or .csv file (a "prompt" column, or --template "… {{column}} …").
@@ -42,7 +49,10 @@ Options for run:
   --tpm N               tokens per minute limit
   --max-retries N       retries for 429/5xx/timeouts/resets (default 5)
   --timeout-ms N        per-attempt timeout (default 120000)
-  --cache FILE          SQLite cache file (default: .fastllm/cache.sqlite)
+  --cache FILE|URL      SQLite cache file (default: .fastllm/cache.sqlite), or a team cache on
+                        Redis: redis://[user@]host[:port][/db] (rediss:// for TLS); its password
+                        from $FASTLLM_REDIS_PASSWORD, its namespace from --cache-namespace
+  --cache-namespace NS  Redis namespace, one per project (default: $FASTLLM_CACHE_NAMESPACE or fastllm)
   --no-cache            neither read nor write the cache
   --refresh             ignore cached answers, call again and update the cache
   --cache-ttl SECONDS   cache entries expire after this long (default: never)
@@ -81,10 +91,27 @@ function stderrLogger(secrets: string[], verbose: boolean): Logger {
   return { debug: verbose ? w('debug') : () => {}, info: verbose ? w('info') : () => {}, warn: w('warning'), error: w('error') };
 }
 
-async function openCache(path: string, logger: Logger): Promise<CacheProvider | undefined> {
+/** `--cache` as given for a Redis URL, else the file's absolute path. */
+function cacheLocation(value: string | undefined): string {
+  const location = value ?? '.fastllm/cache.sqlite';
+  return isRedisUrl(location) ? location.trim() : resolve(location);
+}
+
+/** Redis options from the flags and the environment (the password never comes from a flag). */
+function redisOptions(namespace: string | undefined): { namespace: string; password?: string } {
+  const password = process.env.FASTLLM_REDIS_PASSWORD || undefined;
+  return { namespace: namespace || process.env.FASTLLM_CACHE_NAMESPACE || 'fastllm', ...(password ? { password } : {}) };
+}
+
+async function openCache(path: string, logger: Logger, namespace?: string): Promise<CacheProvider | undefined> {
   try {
-    return await SqliteCache.open(path);
+    return isRedisUrl(path) ? await openCacheAt(path, redisOptions(namespace)) : await openCacheAt(path);
   } catch (e) {
+    if (isRedisUrl(path)) {
+      // An unreachable team cache must not stop the run either: it only costs the API calls.
+      logger.warn(`${(e as Error).message}; running without the cache.`);
+      return undefined;
+    }
     // A broken cache must not stop the run: go on without it, and say how to reset it.
     logger.warn(`cannot open the cache ${path} (${(e as Error).message}); running without it. To reset the cache, ${cacheResetHint(path)}, or pass another --cache FILE.`);
     return undefined;
@@ -116,6 +143,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       'max-retries': { type: 'string' },
       'timeout-ms': { type: 'string' },
       cache: { type: 'string' },
+      'cache-namespace': { type: 'string' },
       'no-cache': { type: 'boolean' },
       refresh: { type: 'boolean' },
       'cache-ttl': { type: 'string' },
@@ -146,7 +174,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   }
   const ttl = positiveInt('cache-ttl', values['cache-ttl']);
   const cachePolicy: CachePolicy = values.refresh ? 'refresh' : 'use';
-  const cache = values['no-cache'] ? undefined : await openCache(resolve(values.cache ?? '.fastllm/cache.sqlite'), logger);
+  const cache = values['no-cache'] ? undefined : await openCache(cacheLocation(values.cache), logger, values['cache-namespace']);
   const provider = createProvider({ apiKey, baseURL: values['base-url'] ?? process.env.OPENAI_BASE_URL });
   const manager = new RequestManager({
     provider,
@@ -231,6 +259,7 @@ async function cmdCache(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       cache: { type: 'string' },
+      'cache-namespace': { type: 'string' },
       filter: { type: 'string' },
       limit: { type: 'string' },
       offset: { type: 'string' },
@@ -238,16 +267,18 @@ async function cmdCache(argv: string[]): Promise<number> {
     },
   });
   const [sub, key] = positionals;
-  const path = resolve(values.cache ?? '.fastllm/cache.sqlite');
+  const path = cacheLocation(values.cache);
+  const redis = isRedisUrl(path);
   if (!sub || !['stats', 'list', 'show', 'delete', 'clear'].includes(sub)) {
     throw new UsageError('cache takes one of: stats, list, show KEY, delete KEY, clear');
   }
   if ((sub === 'show' || sub === 'delete') && !key) throw new UsageError(`cache ${sub} takes a KEY (see fastllm cache list)`);
-  if (!existsSync(path)) throw new UsageError(`no cache at ${path} (use --cache FILE)`);
-  let cache: SqliteCache;
+  if (!redis && !existsSync(path)) throw new UsageError(`no cache at ${path} (use --cache FILE)`);
+  let cache: CacheProvider;
   try {
-    cache = await SqliteCache.open(path);
+    cache = redis ? await openCacheAt(path, redisOptions(values['cache-namespace'])) : await openCacheAt(path);
   } catch (e) {
+    if (redis) throw new UsageError((e as Error).message);
     throw new UsageError(`cannot open the cache ${path} (${(e as Error).message}); to reset the cache, ${cacheResetHint(path)}`);
   }
   try {
@@ -255,6 +286,12 @@ async function cmdCache(argv: string[]): Promise<number> {
     switch (sub) {
       case 'stats': {
         const count = await cache.count(filter);
+        if (redis) {
+          const { namespace } = redisOptions(values['cache-namespace']);
+          const location = describeCacheLocation(path);
+          process.stdout.write(values.json ? `${JSON.stringify({ location, namespace, entries: count })}\n` : `${location} (namespace ${namespace})\nentries  ${count}\n`);
+          return 0;
+        }
         const bytes = statSync(path).size + (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0);
         process.stdout.write(values.json ? `${JSON.stringify({ path, entries: count, bytes })}\n` : `${path}\nentries  ${count}\nsize     ${bytes} bytes\n`);
         return 0;
@@ -310,6 +347,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (cmd === 'run') return await cmdRun(rest);
     if (cmd === 'cache') return await cmdCache(rest);
+    if (cmd === 'batch') return await cmdBatch(rest);
+    if (cmd === 'compare') return await cmdCompare(rest);
     throw new UsageError(`unknown command "${cmd}" (try: fastllm run INPUT, fastllm cache stats)`);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -7,7 +7,9 @@ import * as vscode from 'vscode';
 import { clearCache, setApiKey } from './vscode/actions';
 import type { FastLLMApi } from './vscode/api';
 import { BatchCommand } from './vscode/batchCommand';
+import { BatchJobsController } from './vscode/batchJobs';
 import { registerCommands } from './vscode/commands';
+import { CompareController } from './vscode/compare';
 import { Config } from './vscode/config';
 import { Engine } from './vscode/engine';
 import { Log } from './vscode/log';
@@ -30,10 +32,12 @@ export function activate(context: vscode.ExtensionContext): FastLLMApi {
   const runs = own(new RunTracker(context.workspaceState));
   const engine = own(new Engine(context, config, secrets, log, runs));
   const statusBar = own(new StatusBar(runs));
+  own(new CompareController(context.extensionUri, config, log));
+  own(new BatchJobsController(context.workspaceState, engine, config, secrets, log));
   const batch = new BatchCommand(engine, config, runs, log, context.workspaceState);
   const selection = new SelectionCommand(engine, config, runs, log);
   const uri = context.extensionUri;
-  const showStats = () => void StatsPanel.show(uri, runs);
+  const showStats = () => void StatsPanel.show(uri, runs, log);
   const showCache = () => void CacheBrowserPanel.show(uri, engine, config, runs, log);
 
   context.subscriptions.push(
@@ -49,7 +53,7 @@ export function activate(context: vscode.ExtensionContext): FastLLMApi {
       showLog: () => log.show(),
     }),
     vscode.window.registerWebviewPanelSerializer(StatsPanel.viewType, {
-      deserializeWebviewPanel: async (panel) => StatsPanel.revive(panel, uri, runs),
+      deserializeWebviewPanel: async (panel) => StatsPanel.revive(panel, uri, runs, log),
     }),
     vscode.window.registerWebviewPanelSerializer(CacheBrowserPanel.viewType, {
       deserializeWebviewPanel: async (panel, state: unknown) => CacheBrowserPanel.revive(panel, state, uri, engine, config, runs, log),

@@ -49,3 +49,20 @@ export function costOf(model: string, promptTokens: number, completionTokens: nu
   if (!p) return 0;
   return (promptTokens * p.input + completionTokens * p.output) / 1_000_000;
 }
+
+/** What the OpenAI Batch API charges, as a share of the live price. */
+export const BATCH_PRICE_FACTOR = 0.5;
+
+/**
+ * The price table for Batch API jobs: every price of `table` times {@link BATCH_PRICE_FACTOR}.
+ *
+ * @example
+ * costOf('gpt-4o-mini', 1000, 1000, batchPrices()) // half of costOf('gpt-4o-mini', 1000, 1000)
+ */
+export function batchPrices(table: PriceTable = DEFAULT_PRICES): PriceTable {
+  const out: PriceTable = {};
+  for (const [model, p] of Object.entries(table)) {
+    out[model] = { input: p.input * BATCH_PRICE_FACTOR, output: p.output * BATCH_PRICE_FACTOR };
+  }
+  return out;
+}

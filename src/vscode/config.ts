@@ -101,6 +101,20 @@ export class Config extends Disposable {
     const s = this.get('cache.ttlSeconds', 0);
     return typeof s === 'number' && s > 0 ? s * 1000 : null;
   }
+  /**
+   * Redis URL of a team cache, used instead of the workspace's SQLite file; its password, if any,
+   * is in SecretStorage. Restricted in untrusted workspaces (prompts and answers go there).
+   * @default "" (the SQLite file)
+   */
+  get cacheRedisUrl(): string {
+    return this.get('cache.redisUrl', '').trim();
+  }
+  /** The project's namespace on the Redis cache. @default "" (the workspace folder's name, else "fastllm") */
+  get cacheNamespace(): string {
+    const name = this.get('cache.namespace', '').trim() || vscode.workspace.workspaceFolders?.[0]?.name || vscode.workspace.name || '';
+    // Redis keys are `<namespace>::<key>`, so a namespace cannot end with ':' or contain '::'.
+    return name.trim().replace(/:+/g, '-') || 'fastllm';
+  }
   /** @default "whole" */
   get selectionMode(): SelectionMode {
     return oneOf(this.get('selection.mode', 'whole'), ['whole', 'perLine', 'ask'], 'whole');
@@ -160,13 +174,22 @@ export class Config extends Disposable {
       temperature: this.temperature ?? null,
       maxTokens: this.maxTokens ?? null,
       systemPrompt: this.systemPrompt ? `${this.systemPrompt.length} chars` : null,
-      cache: { enabled: this.cacheEnabled, ttlMs: this.cacheTtlMs },
+      cache: {
+        enabled: this.cacheEnabled,
+        ttlMs: this.cacheTtlMs,
+        redis: this.cacheRedisUrl ? { url: maskUrlPassword(this.cacheRedisUrl), namespace: this.cacheNamespace } : null,
+      },
       selection: { mode: this.selectionMode, output: this.selectionOutput },
       resultsLocation: this.resultsLocation || '(beside input)',
       confirm: { rows: this.confirmRowThreshold, cost: this.confirmCostThreshold },
       trusted: vscode.workspace.isTrusted,
     });
   }
+}
+
+/** The URL with its password, if any, as `***` (kept here: the Redis code lives in the lazy engine bundle). */
+export function maskUrlPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^/]*@/i, '$1***@');
 }
 
 function clampInt(v: unknown, min: number, max: number, fallback: number): number {

@@ -6,7 +6,7 @@ import type { CacheProvider } from '../core/cache/cacheProvider';
 import type { RequestManager } from '../core/manager';
 import type { PriceTable } from '../core/pricing';
 import type { Provider } from '../core/providers/provider';
-import type { Config } from './config';
+import { maskUrlPassword, type Config } from './config';
 import { Disposable } from './dispose';
 import type { Log } from './log';
 import type { RunTracker } from './runs';
@@ -23,11 +23,16 @@ const CACHE_FILE = 'fastllm-cache.sqlite';
  * use, so activation never pays for the openai SDK, sqlite3 or the tokenizer.
  *
  * The cache is one SQLite file per workspace, in `context.storageUri` (the global storage folder
- * when no folder is open); it is opened once and kept open until the extension stops.
+ * when no folder is open), or, when `fastllm.cache.redisUrl` is set, a namespace on a Redis server
+ * shared by a team; it is opened once and kept open until the extension stops or those settings change.
  */
 export class Engine extends Disposable {
   private module: EngineModule | undefined;
   private cacheOpening: Promise<CacheProvider> | undefined;
+  /** The Redis URL and namespace the open cache was opened for ('' for the SQLite file). */
+  private cacheTarget = '';
+  /** True once the user was told the Redis cache is unreachable; reset when it opens again. */
+  private redisWarned = false;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -39,6 +44,14 @@ export class Engine extends Disposable {
     super();
     this._register({ dispose: () => void this.closeCache() });
     this._register(secrets.onDidChange(() => runs.setProblem(undefined)));
+    // Another Redis server or namespace: close the cache so that the next use opens the new one.
+    this._register(config.onDidChange(() => {
+      if (this.cacheOpening && this.cacheTarget !== this.currentCacheTarget()) void this.closeCache();
+    }));
+  }
+
+  private currentCacheTarget(): string {
+    return this.config.cacheRedisUrl ? `${this.config.cacheRedisUrl}\n${this.config.cacheNamespace}` : '';
   }
 
   /** True once the engine bundle has been loaded. */
@@ -58,8 +71,10 @@ export class Engine extends Disposable {
     return this.module;
   }
 
-  /** The SQLite file of this workspace's cache. */
+  /** The SQLite file of this workspace's cache, or for a Redis cache its URL (password masked) and namespace. */
   get cachePath(): string {
+    const redisUrl = this.config.cacheRedisUrl;
+    if (redisUrl) return `${maskUrlPassword(redisUrl)} (namespace ${this.config.cacheNamespace})`;
     const folder = this.context.storageUri ?? this.context.globalStorageUri;
     return path.join(folder.fsPath, CACHE_FILE);
   }
@@ -67,6 +82,8 @@ export class Engine extends Disposable {
   /** The workspace cache, opened on first use (also when caching is off: the browser shows it). */
   cache(): Promise<CacheProvider> {
     this.cacheOpening ??= (async () => {
+      this.cacheTarget = this.currentCacheTarget();
+      if (this.cacheTarget) return this.openRedisCache();
       const file = this.cachePath;
       await mkdir(path.dirname(file), { recursive: true });
       const cache = await this.load().SqliteCache.open(file);
@@ -81,16 +98,52 @@ export class Engine extends Disposable {
     return this.cacheOpening;
   }
 
+  /**
+   * The team cache on Redis. When the server wants a password that SecretStorage does not have
+   * (or has a wrong one), asks for it once and tries again.
+   */
+  private async openRedisCache(): Promise<CacheProvider> {
+    const url = this.config.cacheRedisUrl;
+    const namespace = this.config.cacheNamespace;
+    const { openCache } = this.load();
+    const password = await this.secrets.getCachePassword(url);
+    let cache: CacheProvider;
+    try {
+      cache = await openCache(url, { namespace, password });
+    } catch (e) {
+      if (!/NOAUTH|WRONGPASS|AUTH/.test((e as Error).message)) throw e;
+      const asked = await this.secrets.askCachePassword(url, maskUrlPassword(url));
+      if (!asked) throw e;
+      cache = await openCache(url, { namespace, password: asked });
+    }
+    this.redisWarned = false;
+    this.log.info(`Cache: ${this.cachePath}`);
+    return cache;
+  }
+
   /** The cache runs should use: undefined when `fastllm.cache.enabled` is off or the file cannot be opened. */
   async runCache(): Promise<CacheProvider | undefined> {
     if (!this.config.cacheEnabled) return undefined;
     try {
       return await this.cache();
     } catch (e) {
+      if (this.config.cacheRedisUrl) {
+        // An unreachable team cache only costs API calls: say so once, and try again next run.
+        if (!this.redisWarned) {
+          this.redisWarned = true;
+          const reason = this.log.mask((e as Error).message);
+          void vscode.window.showWarningMessage(`FastLLM: running without the team cache (${reason}). Runs try it again until it answers.`);
+        }
+        return undefined;
+      }
       // A damaged or unreadable file must not block runs: go on without it and offer a reset.
-      const msg = `FastLLM: running without the cache (${this.cachePath}): ${this.log.mask((e as Error).message)}`;
+      const msg =
+        `FastLLM: cannot open the cache ${this.cachePath} (${this.log.mask((e as Error).message)}). ` +
+        'Running without the cache: answers are neither reused nor saved. Reset Cache deletes the file and starts an empty cache.';
       void vscode.window.showWarningMessage(msg, 'Reset Cache').then(async (pick) => {
-        if (pick) await this.resetCacheFile();
+        if (!pick) return;
+        await this.resetCacheFile();
+        void vscode.window.showInformationMessage('FastLLM: the cache was reset. The next run starts an empty one.');
       });
       return undefined;
     }
@@ -99,12 +152,14 @@ export class Engine extends Disposable {
   /** Deletes the cache file and its journals, so that the next run starts a fresh cache. */
   async resetCacheFile(): Promise<void> {
     await this.closeCache();
+    if (this.config.cacheRedisUrl) return; // never delete a team's cache from here: Clear Cache does
     for (const suffix of ['', '-wal', '-shm', '-journal']) await rm(this.cachePath + suffix, { force: true, recursive: true });
     this.log.info(`Cache reset: ${this.cachePath}`);
   }
 
   /** Bytes of the cache file and its SQLite journal, or null if there is none yet. */
   async cacheFileSize(): Promise<number | null> {
+    if (this.config.cacheRedisUrl) return null;
     let total: number | null = null;
     for (const suffix of ['', '-wal', '-shm', '-journal']) {
       try {

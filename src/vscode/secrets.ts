@@ -3,6 +3,8 @@ import { Disposable } from './dispose';
 import type { Log } from './log';
 
 const PREFIX = 'fastllm.apiKey:';
+/** Passwords of Redis team caches, one per server and user (see {@link redisStorageKey}). */
+const REDIS_PREFIX = 'fastllm.redisPassword:';
 
 /**
  * API keys, one per base URL, kept only in VS Code's SecretStorage (the OS keychain on desktop).
@@ -47,6 +49,36 @@ export class Secrets extends Disposable {
     }
   }
 
+  /** The stored password of the Redis cache at `url` (per server, user and database), or undefined. */
+  async getCachePassword(url: string): Promise<string | undefined> {
+    const password = (await this.storage.get(redisStorageKey(url))) || undefined;
+    this.log.addSecret(password);
+    return password;
+  }
+
+  /** Stores the password of the Redis cache at `url`; an empty one deletes it. */
+  async setCachePassword(url: string, password: string): Promise<void> {
+    if (password) {
+      this.log.addSecret(password);
+      await this.storage.store(redisStorageKey(url), password);
+    } else {
+      await this.storage.delete(redisStorageKey(url));
+    }
+  }
+
+  /** Asks for the password of the Redis cache at `url` (shown masked) and stores it; undefined when cancelled. */
+  async askCachePassword(url: string, shownUrl: string): Promise<string | undefined> {
+    const password = await vscode.window.showInputBox({
+      title: 'FastLLM: Redis Cache Password',
+      prompt: `Password for the team cache ${shownUrl} (stored in VS Code's secret storage, never in settings)`,
+      password: true,
+      ignoreFocusOut: true,
+    });
+    if (!password) return undefined;
+    await this.setCachePassword(url, password);
+    return password;
+  }
+
   /** Asks for the key of `baseUrl` and stores it; undefined when the user cancels. */
   async ask(baseUrl: string): Promise<string | undefined> {
     const key = await vscode.window.showInputBox({
@@ -60,6 +92,16 @@ export class Secrets extends Disposable {
     if (!key?.trim()) return undefined;
     await this.set(baseUrl, key);
     return key.trim();
+  }
+}
+
+/** `rediss://user@host:port/db`: what a Redis password belongs to, without the password. */
+function redisStorageKey(url: string): string {
+  try {
+    const u = new URL(url.trim());
+    return `${REDIS_PREFIX}${u.protocol}//${u.username ? `${u.username}@` : ''}${u.host.toLowerCase()}${u.pathname.replace(/\/+$/, '')}`;
+  } catch {
+    return REDIS_PREFIX + url.trim();
   }
 }
 

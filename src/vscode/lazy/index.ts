@@ -12,6 +12,7 @@ export { runBatch } from '../../core/batch/runBatch';
 export { countRows, readBatch } from '../../core/batch/readers';
 export { ResultsWriter, defaultResultsPath, readResults } from '../../core/batch/writer';
 export { SqliteCache } from '../../core/cache/sqlite';
+export { openCache } from '../../core/cache/open';
 export { InMemoryCache } from '../../core/cache/memory';
 export { createProvider } from '../../core/providers/index';
 export { computeRequestHash, describeRequestHash } from '../../core/hash';

@@ -1,0 +1,158 @@
+/**
+ * A small client for OpenAI's Files and Batches endpoints, on `fetch`.
+ *
+ * Why not the `openai` SDK, which the live provider uses: the extension host imports this module
+ * from `dist/extension.js` (the batch job list polls without loading the engine bundle), and the
+ * SDK would make activation pay for itself. The five calls below need nothing the SDK adds, and
+ * `fs.openAsBlob` streams an upload of up to 200 MB from disk without reading it into memory.
+ * In VS Code, the global `fetch` is the one the editor patches for proxies and system certificates.
+ */
+import { openAsBlob } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { maskSecrets } from '../log';
+import type { BatchObject, FileObject } from './types';
+
+/** Options of {@link BatchApiClient}. */
+export interface BatchApiClientOptions {
+  /** Sent as `Authorization: Bearer …`; empty sends none (local servers). */
+  apiKey: string;
+  /** The API base URL, up to and including `/v1`. @default 'https://api.openai.com/v1' */
+  baseURL?: string;
+  /** Sent as `OpenAI-Organization`. @default none */
+  organization?: string;
+  /** Sent as `OpenAI-Project`. @default none */
+  project?: string;
+  /** Extra headers for every call. @default {} */
+  headers?: Record<string, string>;
+  /** Timeout of one call other than uploads and downloads, in ms. @default 60000 */
+  timeoutMs?: number;
+  /** The fetch to use. @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+/** A failed Files/Batches call. `status` is undefined when no response came. */
+export class BatchApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'BatchApiError';
+  }
+}
+
+/** Options of {@link BatchApiClient.createBatch}. */
+export interface CreateBatchOptions {
+  inputFileId: string;
+  /** `/v1/chat/completions` or `/v1/embeddings`. */
+  endpoint: string;
+  /** @default '24h' (the only window OpenAI offers) */
+  completionWindow?: string;
+  /** Up to 16 string pairs shown in OpenAI's dashboard. */
+  metadata?: Record<string, string>;
+}
+
+export class BatchApiClient {
+  readonly baseURL: string;
+  private readonly fetchFn: typeof fetch;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: BatchApiClientOptions) {
+    this.baseURL = (options.baseURL ?? 'https://api.openai.com/v1').trim().replace(/\/+$/, '');
+    this.fetchFn = options.fetch ?? fetch;
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+  }
+
+  /** Uploads a JSONL file with purpose `batch`. */
+  async uploadFile(path: string, filename: string, signal?: AbortSignal): Promise<FileObject> {
+    const form = new FormData();
+    form.append('purpose', 'batch');
+    form.append('file', await openAsBlob(path, { type: 'application/jsonl' }), filename);
+    return (await this.call('POST', '/files', { body: form, signal, noTimeout: true })).json() as Promise<FileObject>;
+  }
+
+  /** Creates a batch job over an uploaded input file. */
+  async createBatch(o: CreateBatchOptions, signal?: AbortSignal): Promise<BatchObject> {
+    const body = JSON.stringify({
+      input_file_id: o.inputFileId,
+      endpoint: o.endpoint,
+      completion_window: o.completionWindow ?? '24h',
+      ...(o.metadata ? { metadata: o.metadata } : {}),
+    });
+    return (await this.call('POST', '/batches', { body, json: true, signal })).json() as Promise<BatchObject>;
+  }
+
+  retrieveBatch(id: string, signal?: AbortSignal): Promise<BatchObject> {
+    return this.call('GET', `/batches/${encodeURIComponent(id)}`, { signal }).then((r) => r.json() as Promise<BatchObject>);
+  }
+
+  /** Asks the server to cancel a job; it goes to `cancelling`, then `cancelled` (with partial output). */
+  cancelBatch(id: string, signal?: AbortSignal): Promise<BatchObject> {
+    return this.call('POST', `/batches/${encodeURIComponent(id)}/cancel`, { signal }).then((r) => r.json() as Promise<BatchObject>);
+  }
+
+  /** One page of the account's jobs, newest first. */
+  async listBatches(options: { limit?: number; after?: string } = {}, signal?: AbortSignal): Promise<{ data: BatchObject[]; has_more: boolean }> {
+    const q = new URLSearchParams();
+    if (options.limit) q.set('limit', String(options.limit));
+    if (options.after) q.set('after', options.after);
+    const qs = q.size > 0 ? `?${q.toString()}` : '';
+    return (await this.call('GET', `/batches${qs}`, { signal })).json() as Promise<{ data: BatchObject[]; has_more: boolean }>;
+  }
+
+  /** Streams a file's content (an output or error file) to `dest`. */
+  async downloadFile(id: string, dest: string, signal?: AbortSignal): Promise<void> {
+    const res = await this.call('GET', `/files/${encodeURIComponent(id)}/content`, { signal, noTimeout: true });
+    await mkdir(dirname(dest), { recursive: true });
+    if (!res.body) throw new BatchApiError(`file ${id}: empty response`, res.status, 'bad_response');
+    await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(dest));
+  }
+
+  private async call(
+    method: string,
+    path: string,
+    o: { body?: BodyInit; json?: boolean; signal?: AbortSignal; noTimeout?: boolean },
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...this.options.headers, accept: 'application/json' };
+    if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
+    if (this.options.organization) headers['openai-organization'] = this.options.organization;
+    if (this.options.project) headers['openai-project'] = this.options.project;
+    if (o.json) headers['content-type'] = 'application/json';
+    const signals = [o.signal, o.noTimeout ? undefined : AbortSignal.timeout(this.timeoutMs)].filter((s): s is AbortSignal => !!s);
+    let res: Response;
+    try {
+      res = await this.fetchFn(`${this.baseURL}${path}`, {
+        method,
+        headers,
+        body: o.body,
+        signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+      });
+    } catch (e) {
+      const err = e as Error;
+      const code = err.name === 'TimeoutError' ? 'timeout' : err.name === 'AbortError' ? 'aborted' : 'connection_error';
+      throw new BatchApiError(`${method} ${path}: ${this.mask(err.message)}`, undefined, code);
+    }
+    if (res.ok) return res;
+    const text = await res.text().catch(() => '');
+    let message = text.slice(0, 500);
+    let code = `http_${res.status}`;
+    try {
+      const parsed = JSON.parse(text) as { error?: { message?: string; code?: string | null } };
+      if (parsed.error?.message) message = parsed.error.message;
+      if (parsed.error?.code) code = parsed.error.code;
+    } catch {
+      // not JSON: keep the text
+    }
+    throw new BatchApiError(`${method} ${path}: HTTP ${res.status}: ${this.mask(message)}`, res.status, code);
+  }
+
+  private mask(text: string): string {
+    return maskSecrets(text, [this.options.apiKey]);
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * A loopback fake of OpenAI's Files and Batches endpoints (plus chat completions and embeddings,
+ * answered live and counted, so a test can assert that a later live run made no call).
+ *
+ * Jobs run when they are polled: each `GET /v1/batches/{id}` moves a job one step, as the
+ * job's {@link FakeBatchPlan} says (stay `in_progress` for a few polls, then complete, expire with
+ * part of its rows done, or fail; rows can go to the error file). Answers are `echo: <last user
+ * message>`, like the live fake server's, with usage of characters / 4.
+ *
+ * @example
+ * const api = await startFakeBatchApi();
+ * api.plan = () => ({ finalStatus: 'expired', answered: 2 });
+ * // … point a BatchApiClient at api.url …
+ * await api.close();
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { BatchInputLine, BatchObject, BatchOutputLine } from '../../src/core/batchApi/types';
+
+/** How one fake job ends. */
+export interface FakeBatchPlan {
+  /** Polls answered `in_progress` before the job reaches its final status. @default 0 */
+  pollsBeforeDone?: number;
+  /** @default 'completed' */
+  finalStatus?: 'completed' | 'expired' | 'failed';
+  /** For `expired` (and for a cancelled job): rows answered before the end, in file order. @default 0 */
+  answered?: number;
+  /** A row to fail instead of answer: it goes to the error file with this HTTP status and error. */
+  rowError?: (line: BatchInputLine) => { status: number; code: string; message: string } | undefined;
+  /** For `expired`: put the unanswered rows in the error file with code `batch_expired`, as OpenAI does. @default false */
+  expiredInErrorFile?: boolean;
+}
+
+interface FakeFile {
+  id: string;
+  filename: string;
+  purpose: string;
+  content: string;
+  created_at: number;
+}
+
+interface FakeJob {
+  batch: BatchObject;
+  lines: BatchInputLine[];
+  plan: FakeBatchPlan;
+  polls: number;
+}
+
+export interface FakeBatchApi {
+  /** `http://127.0.0.1:PORT/v1`. */
+  readonly url: string;
+  /** Decides how each new job ends (0-based job index). @default () => ({}) */
+  plan: (index: number, lines: BatchInputLine[]) => FakeBatchPlan;
+  /** Requests by `METHOD path-pattern`, e.g. `POST /v1/files`, `GET /v1/batches/:id`, `POST /v1/chat/completions`. */
+  readonly counts: Readonly<Record<string, number>>;
+  /** The jobs created, oldest first. */
+  jobs(): { batch: BatchObject; lines: BatchInputLine[] }[];
+  /** The `Authorization` headers seen. */
+  readonly authHeaders: string[];
+  reset(): void;
+  close(): Promise<void>;
+}
+
+function echoAnswer(body: Record<string, unknown>, n: number): unknown {
+  const tokens = (t: string) => Math.max(1, Math.ceil(t.length / 4));
+  if (Array.isArray(body.messages) || !('input' in body)) {
+    const messages = (body.messages as { role?: string; content?: unknown }[] | undefined) ?? [];
+    const last = [...messages].reverse().find((m) => m.role === 'user');
+    const answer = `echo: ${typeof last?.content === 'string' ? last.content : ''}`;
+    const p = tokens(messages.map((m) => (typeof m.content === 'string' ? m.content : '')).join(''));
+    const c = tokens(answer);
+    return {
+      id: `chatcmpl-batch${n}`,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model: String(body.model ?? 'gpt-4o-mini'),
+      choices: [{ index: 0, message: { role: 'assistant', content: answer, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+      usage: { prompt_tokens: p, completion_tokens: c, total_tokens: p + c },
+    };
+  }
+  const inputs = Array.isArray(body.input) ? (body.input as unknown[]).map(String) : [String(body.input)];
+  const t = inputs.reduce((s, x) => s + tokens(x), 0);
+  return {
+    object: 'list',
+    data: inputs.map((x, index) => ({ object: 'embedding', index, embedding: [x.length / 100, 0.5, -0.25] })),
+    model: String(body.model ?? 'text-embedding-3-small'),
+    usage: { prompt_tokens: t, total_tokens: t },
+  };
+}
+
+export async function startFakeBatchApi(): Promise<FakeBatchApi> {
+  const files = new Map<string, FakeFile>();
+  const jobs: FakeJob[] = [];
+  let counts: Record<string, number> = {};
+  let authHeaders: string[] = [];
+  let seq = 0;
+  const now = () => Math.floor(Date.now() / 1000);
+
+  const addFile = (content: string, filename: string, purpose: string): FakeFile => {
+    const f = { id: `file-${++seq}`, filename, purpose, content, created_at: now() };
+    files.set(f.id, f);
+    return f;
+  };
+
+  /** Writes the output and error files of a job that ends with its first `answered` rows done. */
+  const finish = (job: FakeJob, status: 'completed' | 'expired' | 'failed' | 'cancelled', answered: number) => {
+    const b = job.batch;
+    b.status = status;
+    b[`${status}_at` as 'completed_at'] = now();
+    if (status === 'failed') {
+      b.errors = { data: [{ code: 'invalid_request', message: 'The input file is invalid (fake).', line: 1 }] };
+      return;
+    }
+    const out: BatchOutputLine[] = [];
+    const err: BatchOutputLine[] = [];
+    job.lines.forEach((line, i) => {
+      const id = `batch_req_${seq}_${i}`;
+      if (i >= answered) {
+        if (status === 'expired' && job.plan.expiredInErrorFile) {
+          err.push({ id, custom_id: line.custom_id, response: null, error: { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' } });
+        }
+        return;
+      }
+      const failure = job.plan.rowError?.(line);
+      if (failure) {
+        const body = { error: { message: failure.message, type: 'invalid_request_error', param: null, code: failure.code } };
+        err.push({ id, custom_id: line.custom_id, response: { status_code: failure.status, request_id: `req_${i}`, body }, error: null });
+      } else {
+        out.push({ id, custom_id: line.custom_id, response: { status_code: 200, request_id: `req_${i}`, body: echoAnswer(line.body, i) }, error: null });
+      }
+    });
+    const completed = out.length;
+    b.request_counts = { total: job.lines.length, completed, failed: job.lines.length - completed };
+    if (out.length > 0) b.output_file_id = addFile(out.map((l) => JSON.stringify(l)).join('\n') + '\n', `${b.id}_output.jsonl`, 'batch_output').id;
+    if (err.length > 0) b.error_file_id = addFile(err.map((l) => JSON.stringify(l)).join('\n') + '\n', `${b.id}_error.jsonl`, 'batch_output').id;
+  };
+
+  /** One step of a job, on each poll. */
+  const step = (job: FakeJob) => {
+    const b = job.batch;
+    if (b.status === 'cancelling') return finish(job, 'cancelled', job.plan.answered ?? 0);
+    if (['completed', 'expired', 'failed', 'cancelled'].includes(b.status)) return;
+    job.polls++;
+    if (b.status === 'validating') b.status = 'in_progress';
+    if (job.polls <= (job.plan.pollsBeforeDone ?? 0)) return;
+    const final = job.plan.finalStatus ?? 'completed';
+    finish(job, final, final === 'expired' ? (job.plan.answered ?? 0) : job.lines.length);
+  };
+
+  const api: FakeBatchApi = {
+    url: '',
+    plan: () => ({}),
+    get counts() {
+      return counts;
+    },
+    get authHeaders() {
+      return authHeaders;
+    },
+    jobs: () => jobs.map((j) => ({ batch: j.batch, lines: j.lines })),
+    reset() {
+      counts = {};
+      authHeaders = [];
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+
+  const json = (res: http.ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const notFound = (res: http.ServerResponse, what: string) =>
+    json(res, 404, { error: { message: `No such ${what} (fake).`, type: 'invalid_request_error', param: null, code: null } });
+
+  const handle = async (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const path = url.pathname;
+    const pattern = path.replace(/^(\/v1\/(?:files|batches))\/[^/]+/, '$1/:id');
+    const name = `${req.method} ${pattern}`;
+    counts[name] = (counts[name] ?? 0) + 1;
+    authHeaders.push(String(req.headers.authorization ?? ''));
+
+    if (req.method === 'POST' && (path === '/v1/chat/completions' || path === '/v1/embeddings')) {
+      return json(res, 200, echoAnswer(JSON.parse(body.toString('utf8')) as Record<string, unknown>, seq++));
+    }
+    if (req.method === 'POST' && path === '/v1/files') {
+      const form = await new Response(new Uint8Array(body), { headers: { 'content-type': String(req.headers['content-type']) } }).formData();
+      const file = form.get('file');
+      if (!(file instanceof Blob) || form.get('purpose') !== 'batch') {
+        return json(res, 400, { error: { message: 'file and purpose=batch required (fake)', type: 'invalid_request_error', param: null, code: null } });
+      }
+      const f = addFile(await file.text(), (file as File).name ?? 'upload.jsonl', 'batch');
+      return json(res, 200, { id: f.id, object: 'file', bytes: Buffer.byteLength(f.content), filename: f.filename, purpose: f.purpose, created_at: f.created_at });
+    }
+    let m = /^\/v1\/files\/([^/]+)\/content$/.exec(path);
+    if (req.method === 'GET' && m) {
+      const f = files.get(decodeURIComponent(m[1]!));
+      if (!f) return notFound(res, 'file');
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      return res.end(f.content);
+    }
+    if (req.method === 'POST' && path === '/v1/batches') {
+      const p = JSON.parse(body.toString('utf8')) as { input_file_id: string; endpoint: string; completion_window: string; metadata?: Record<string, string> };
+      const f = files.get(p.input_file_id);
+      if (!f) return notFound(res, 'file');
+      if (p.completion_window !== '24h') return json(res, 400, { error: { message: 'completion_window must be 24h', code: 'invalid_value' } });
+      const lines = f.content.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as BatchInputLine);
+      const created = now();
+      const batch: BatchObject = {
+        id: `batch_${++seq}`,
+        object: 'batch',
+        endpoint: p.endpoint,
+        input_file_id: f.id,
+        completion_window: '24h',
+        status: 'validating',
+        output_file_id: null,
+        error_file_id: null,
+        created_at: created,
+        expires_at: created + 86_400,
+        request_counts: { total: lines.length, completed: 0, failed: 0 },
+        errors: null,
+        metadata: p.metadata ?? null,
+      };
+      jobs.push({ batch, lines, plan: api.plan(jobs.length, lines), polls: 0 });
+      return json(res, 200, batch);
+    }
+    if (req.method === 'GET' && path === '/v1/batches') {
+      return json(res, 200, { object: 'list', data: [...jobs].reverse().map((j) => j.batch), has_more: false });
+    }
+    m = /^\/v1\/batches\/([^/]+)(\/cancel)?$/.exec(path);
+    if (m) {
+      const job = jobs.find((j) => j.batch.id === decodeURIComponent(m![1]!));
+      if (!job) return notFound(res, 'batch');
+      if (req.method === 'GET' && !m[2]) {
+        step(job);
+        return json(res, 200, job.batch);
+      }
+      if (req.method === 'POST' && m[2]) {
+        if (['completed', 'expired', 'failed', 'cancelled'].includes(job.batch.status)) {
+          return json(res, 409, { error: { message: `Cannot cancel a batch with status ${job.batch.status}.`, code: null } });
+        }
+        job.batch.status = 'cancelling';
+        return json(res, 200, job.batch);
+      }
+    }
+    return json(res, 404, { error: { message: `Unknown request URL: ${req.method} ${path}.`, code: 'unknown_url' } });
+  };
+
+  const sockets = new Set<Socket>();
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      handle(req, Buffer.concat(chunks), res).catch((e: unknown) => json(res, 500, { error: { message: String(e), code: null } }));
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  (api as { url: string }).url = `http://127.0.0.1:${port}/v1`;
+  return api;
+}

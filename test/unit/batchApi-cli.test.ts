@@ -1,0 +1,102 @@
+/**
+ * `fastllm batch …` end to end: the bundled dist/cli.js in a child process against the loopback
+ * fake Batch API (built by `npm run build` before the unit tests).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { ResultRecord } from '../../src/core/types';
+import { startFakeBatchApi, type FakeBatchApi } from '../support/fakeBatchApi';
+
+const CLI = resolve(__dirname, '../../dist/cli.js');
+const KEY = 'sk-test-batch-cli-0123456789abcdef';
+
+function fastllm(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, OPENAI_API_KEY: KEY, OPENAI_BASE_URL: undefined } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+const readRecords = (path: string): ResultRecord[] =>
+  readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as ResultRecord);
+
+describe('fastllm batch', () => {
+  let api: FakeBatchApi;
+  let dir: string;
+  before(async () => {
+    assert.ok(existsSync(CLI), `${CLI} is missing: run \`npm run build\` first`);
+    api = await startFakeBatchApi();
+    dir = mkdtempSync(join(tmpdir(), 'fastllm-batch-cli-'));
+  });
+  after(async () => {
+    await api.close();
+  });
+
+  test('submit → status → fetch --wait, then a live run of the same file is answered by the cache', async () => {
+    const input = join(dir, 'prompts.txt');
+    writeFileSync(input, ['first', 'second', 'third', 'fourth', 'fifth'].join('\n') + '\n');
+    api.plan = () => ({ pollsBeforeDone: 2 });
+    const cache = join(dir, 'cache.sqlite');
+    const sub = await fastllm(['batch', 'submit', 'prompts.txt', '--base-url', api.url, '--cache', cache, '--max-requests', '2'], dir);
+    assert.equal(sub.code, 0, sub.stderr);
+    const ids = sub.stdout.trim().split('\n');
+    assert.equal(ids.length, 3, 'five rows at two per job');
+    assert.ok(ids.every((id) => id.startsWith('batch_')));
+    assert.ok(existsSync(`${input}.batch.json`));
+    assert.ok(!sub.stderr.includes(KEY));
+
+    const st = await fastllm(['batch', 'status', ids[1]!], dir);
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, new RegExp(`${ids[1]}\\s+in_progress`));
+
+    const early = await fastllm(['batch', 'fetch', 'prompts.txt'], dir);
+    assert.equal(early.code, 1);
+    assert.match(early.stderr, /not finished yet/);
+
+    const fetched = await fastllm(['batch', 'fetch', ids[0]!, '--wait', '--poll-ms', '5', '--max-poll-ms', '20', '--cache', cache], dir);
+    assert.equal(fetched.code, 0, fetched.stderr);
+    assert.match(fetched.stderr, /5 ok, 0 failed/);
+    assert.match(fetched.stderr, /at batch prices/);
+    const records = readRecords(join(dir, 'prompts.results.jsonl'));
+    assert.deepEqual(records.map((r) => r.custom_id), ['line-1', 'line-2', 'line-3', 'line-4', 'line-5']);
+
+    api.reset();
+    const live = await fastllm(['run', 'prompts.txt', '--base-url', api.url, '--cache', cache, '--quiet', '--out', 'live.jsonl'], dir);
+    assert.equal(live.code, 0, live.stderr);
+    assert.equal(api.counts['POST /v1/chat/completions'], undefined, 'the live run made no call');
+    assert.ok(readRecords(join(dir, 'live.jsonl')).every((r) => r.cached));
+  });
+
+  test('cancel by input, then status shows the jobs cancelled; fetch marks the unanswered rows', async () => {
+    const input = join(dir, 'slow.jsonl');
+    writeFileSync(input, '{"prompt":"a"}\n{"prompt":"b"}\n');
+    api.plan = () => ({ pollsBeforeDone: 1000, answered: 1 });
+    const sub = await fastllm(['batch', 'submit', 'slow.jsonl', '--base-url', api.url, '--no-cache'], dir);
+    assert.equal(sub.code, 0, sub.stderr);
+    const cancel = await fastllm(['batch', 'cancel', 'slow.jsonl'], dir);
+    assert.equal(cancel.code, 0, cancel.stderr);
+    assert.match(cancel.stderr, /cancelling batch_/);
+    const st = await fastllm(['batch', 'status', 'slow.jsonl'], dir);
+    assert.match(st.stdout, /cancelled/);
+    const fetched = await fastllm(['batch', 'fetch', 'slow.jsonl', '--no-cache', '--out', 'slow.out.jsonl'], dir);
+    assert.equal(fetched.code, 1, 'a row failed');
+    assert.deepEqual(readRecords(join(dir, 'slow.out.jsonl')).map((r) => r.error?.code ?? 'ok'), ['ok', 'batch_cancelled']);
+  });
+
+  test('usage errors exit 2 with a message', async () => {
+    const r = await fastllm(['batch', 'fetch', 'nope.txt'], dir);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /no such input file or known job id/);
+    const r2 = await fastllm(['batch', 'frobnicate'], dir);
+    assert.equal(r2.code, 2);
+  });
+});
