@@ -1,0 +1,184 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { compareResults, type CompareSummary, type DiffRow } from '../core/compare';
+import { DEFAULT_PRICES } from '../core/pricing';
+import { PREVIEW_CHARS, type CompareView } from '../webview/compareProtocol';
+import { ComparePanel } from './comparePanel';
+import type { Config } from './config';
+import { Disposable } from './dispose';
+import type { Log } from './log';
+
+/**
+ * The command id. It is registered here rather than in the shared table of `commands.ts`, so that
+ * this feature stays in its own files; it is contributed in package.json like the others.
+ * `(uri?: Uri, uris?: Uri[])` → {@link CompareOutcome} | undefined
+ */
+export const COMPARE_COMMAND = 'fastllm.compareResults';
+
+/** The scheme of the read-only documents that hold each side's answer for the diff editor. */
+export const COMPARE_SCHEME = 'fastllm-compare';
+
+/** Rows listed in the view (and held for the diff editor); the counts cover every row. */
+const MAX_LISTED = 1000;
+/** Comparisons whose answers stay available to diff editors that are still open. */
+const KEPT_COMPARISONS = 5;
+
+/** What the command returns (for tests and other extensions): the counts and each row's diff documents. */
+export interface CompareOutcome {
+  summary: Omit<CompareSummary, 'rows'>;
+  rows: { custom_id: string; kind: DiffRow['kind']; left: string; right: string }[];
+}
+
+/**
+ * Holds the answer texts of recent comparisons and serves them as `fastllm-compare:` documents:
+ * `fastllm-compare:/<comparison>/<row>/<A|B>/<custom_id>`. Nothing is written to disk.
+ */
+class AnswerDocuments implements vscode.TextDocumentContentProvider {
+  private readonly comparisons = new Map<number, Map<string, string>>();
+  private next = 1;
+
+  /** Stores a comparison's rows; returns the left and right URI of each row. */
+  add(rows: DiffRow[], nameA: string, nameB: string): { left: vscode.Uri; right: vscode.Uri }[] {
+    const id = this.next++;
+    const docs = new Map<string, string>();
+    const uris = rows.map((row, i) => {
+      const left = this.uri(id, i, 'A', row.custom_id);
+      const right = this.uri(id, i, 'B', row.custom_id);
+      docs.set(left.path, row.a ?? `(no row "${row.custom_id}" in ${nameA})\n`);
+      docs.set(right.path, row.b ?? `(no row "${row.custom_id}" in ${nameB})\n`);
+      return { left, right };
+    });
+    this.comparisons.set(id, docs);
+    for (const old of this.comparisons.keys()) if (this.comparisons.size > KEPT_COMPARISONS) this.comparisons.delete(old);
+    return uris;
+  }
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    const id = Number(uri.path.split('/')[1]);
+    return this.comparisons.get(id)?.get(uri.path) ?? '(this comparison is no longer in memory: compare the files again)\n';
+  }
+
+  private uri(id: number, row: number, side: 'A' | 'B', customId: string): vscode.Uri {
+    // The last segment is what the diff editor's tab shows; keep it a readable file name.
+    const name = customId.replace(/[/\\?#%:]/g, '_').slice(0, 80) || `row-${row}`;
+    return vscode.Uri.from({ scheme: COMPARE_SCHEME, path: `/${id}/${row}/${side}/${name}` });
+  }
+}
+
+/**
+ * FastLLM: Compare Two Results Files…: picks two results files (from the Explorer's selection, or
+ * with two pickers), compares them in the background, shows the Compare panel and opens a row's
+ * answers in the diff editor when the panel asks.
+ */
+export class CompareController extends Disposable {
+  private readonly docs = new AnswerDocuments();
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly config: Config,
+    private readonly log: Log,
+  ) {
+    super();
+    this._register(vscode.workspace.registerTextDocumentContentProvider(COMPARE_SCHEME, this.docs));
+    this._register(vscode.commands.registerCommand(COMPARE_COMMAND, (uri?: unknown, uris?: unknown) => this.run(uri, uris)));
+  }
+
+  async run(uri?: unknown, uris?: unknown): Promise<CompareOutcome | undefined> {
+    const files = await this.pickFiles(uri, uris);
+    if (!files) return undefined;
+    const [fileA, fileB] = files;
+    const nameA = this.label(fileA, fileB);
+    const nameB = this.label(fileB, fileA);
+    let summary: CompareSummary;
+    ComparePanel.instance?.setBusy(true);
+    try {
+      summary = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: `Comparing ${nameA} and ${nameB}` },
+        () => compareResults(fileA, fileB, { maxRows: MAX_LISTED, prices: { ...DEFAULT_PRICES, ...this.config.prices } }),
+      );
+    } catch (e) {
+      // `<file>:<line>: …` from the reader, or the file system's message: both name the file.
+      const message = (e as Error).message;
+      this.log.error(`Compare: ${message}`);
+      void vscode.window.showErrorMessage(`FastLLM: cannot compare: ${message}`);
+      ComparePanel.instance?.setBusy(false);
+      return undefined;
+    }
+    const uriPairs = this.docs.add(summary.rows, nameA, nameB);
+    const view = toView(summary, nameA, nameB);
+    const openDiff = (i: number) => {
+      const row = summary.rows[i];
+      const pair = uriPairs[i];
+      if (row && pair) void this.openDiff(row, pair, nameA, nameB);
+    };
+    ComparePanel.show(this.extensionUri, this.log, openDiff).show(view);
+    this.log.info(
+      `Compare ${fileA} ↔ ${fileB}: same ${summary.same}, differ ${summary.differ}, only in A ${summary.onlyA}, only in B ${summary.onlyB}, failed ${summary.failed}.`,
+    );
+    const { rows, ...counts } = summary;
+    return { summary: counts, rows: rows.map((r, i) => ({ custom_id: r.custom_id, kind: r.kind, left: uriPairs[i]!.left.toString(), right: uriPairs[i]!.right.toString() })) };
+  }
+
+  private async openDiff(row: DiffRow, pair: { left: vscode.Uri; right: vscode.Uri }, nameA: string, nameB: string): Promise<void> {
+    const title = `${row.custom_id}: ${nameA} ↔ ${nameB}`;
+    await vscode.commands.executeCommand('vscode.diff', pair.left, pair.right, title, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+  }
+
+  /** The two files: the Explorer's two selected files, or the clicked one and a pick, or two picks. */
+  private async pickFiles(uri: unknown, uris: unknown): Promise<[string, string] | undefined> {
+    const selected = Array.isArray(uris) ? uris.filter((u): u is vscode.Uri => u instanceof vscode.Uri) : [];
+    if (selected.length > 2) {
+      void vscode.window.showErrorMessage('FastLLM: select two results files to compare, not more.');
+      return undefined;
+    }
+    if (selected.length === 2) return [selected[0]!.fsPath, selected[1]!.fsPath];
+    const first = uri instanceof vscode.Uri ? uri.fsPath : await this.pickOne('Compare results: first file (A)', undefined);
+    if (!first) return undefined;
+    const second = await this.pickOne(`Compare ${path.basename(first)} with… (B)`, first);
+    return second ? [first, second] : undefined;
+  }
+
+  /** A quick pick of the workspace's results files, with "Browse…" for any other file. */
+  private async pickOne(title: string, exclude: string | undefined): Promise<string | undefined> {
+    const found = await vscode.workspace.findFiles('**/*.results.jsonl', '**/node_modules/**', 500);
+    type Item = vscode.QuickPickItem & { file?: string };
+    const items: Item[] = found
+      .filter((u) => u.fsPath !== exclude)
+      .sort((x, y) => x.fsPath.localeCompare(y.fsPath))
+      .map((u) => ({ label: path.basename(u.fsPath), description: vscode.workspace.asRelativePath(path.dirname(u.fsPath)), file: u.fsPath }));
+    items.push({ label: '$(folder-opened) Browse…', alwaysShow: true });
+    const picked = await vscode.window.showQuickPick(items, { title, placeHolder: 'A .results.jsonl file', matchOnDescription: true });
+    if (!picked) return undefined;
+    if (picked.file) return picked.file;
+    const chosen = await vscode.window.showOpenDialog({ title, canSelectMany: false, filters: { 'Results (JSONL)': ['jsonl'], 'All files': ['*'] }, openLabel: 'Compare' });
+    return chosen?.[0]?.fsPath;
+  }
+
+  /** The file name, or its workspace-relative path when both files have the same name. */
+  private label(file: string, other: string): string {
+    return path.basename(file) === path.basename(other) ? vscode.workspace.asRelativePath(file) : path.basename(file);
+  }
+}
+
+function preview(text: string | null): string | null {
+  if (text === null) return null;
+  return text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS - 1)}…` : text;
+}
+
+function toView(s: CompareSummary, nameA: string, nameB: string): CompareView {
+  return {
+    nameA,
+    nameB,
+    a: s.a,
+    b: s.b,
+    same: s.same,
+    differ: s.differ,
+    failed: s.failed,
+    onlyA: s.onlyA,
+    onlyB: s.onlyB,
+    differing: s.differing,
+    identical: s.identical,
+    truncated: s.truncated,
+    rows: s.rows.map((r) => ({ custom_id: r.custom_id, kind: r.kind, lineA: r.lineA, lineB: r.lineB, previewA: preview(r.a), previewB: preview(r.b) })),
+  };
+}

@@ -1,0 +1,106 @@
+import * as assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Frame } from 'playwright-core';
+import { ui } from './context.mjs';
+import { XSS } from './fixtures.mjs';
+import { EXTENSION_ID, readmeScreenshot, until, workbench } from './helpers.mjs';
+
+const FILE_A = 'answers-v1.results.jsonl';
+const FILE_B = 'answers-v2.results.jsonl';
+
+const QUESTIONS = [
+  'What is a token?',
+  'Why cache LLM answers?',
+  'What does a 429 mean?',
+  'When should I retry?',
+  'What is a rate limit?',
+  'What is an embedding?',
+  'Why batch requests?',
+  'What does temperature do?',
+];
+
+function record(i: number, content: string | null, model: string, tokens: [number, number]): string {
+  return JSON.stringify({
+    id: `fastllm-ui-${i + 1}`,
+    custom_id: `q${i + 1}`,
+    line: i + 1,
+    cached: false,
+    attempts: content === null ? 6 : 1,
+    latency_ms: 400,
+    error: content === null ? { code: 'rate_limit_exceeded', message: 'Rate limit reached; retries exhausted.' } : null,
+    response:
+      content === null
+        ? null
+        : { status_code: 200, request_id: null, body: { model, choices: [{ index: 0, message: { role: 'assistant', content } }], usage: { prompt_tokens: tokens[0], completion_tokens: tokens[1], total_tokens: tokens[0] + tokens[1] } } },
+  });
+}
+
+/**
+ * Two runs of the same questions: v1 on gpt-4o-mini, v2 on gpt-4o with a reworded prompt.
+ * q1, q4, q5, q6, q8 agree; q2 and q7 differ; q3 failed in v1; q9 is new in v2 (and carries markup).
+ */
+function writeFixtures(workspace: string): void {
+  const v1 = QUESTIONS.map((q, i) => record(i, i === 2 ? null : `${q.replace(/\?$/, '')}: answer ${i + 1}.`, 'gpt-4o-mini', [420 + 7 * i, 180 + 11 * i]));
+  const v2 = QUESTIONS.map((q, i) => {
+    let text = `${q.replace(/\?$/, '')}: answer ${i + 1}.`;
+    if (i === 1) text = 'Caching saves money and time:\nidentical requests are answered locally.';
+    if (i === 6) text = 'Batching amortises overhead.';
+    return record(i, text, 'gpt-4o', [440 + 7 * i, 260 + 13 * i]);
+  });
+  v2.push(record(8, XSS, 'gpt-4o', [12, 12]));
+  writeFileSync(path.join(workspace, FILE_A), v1.join('\n') + '\n');
+  writeFileSync(path.join(workspace, FILE_B), v2.join('\n') + '\n');
+}
+
+async function count(frame: Frame, key: string): Promise<number> {
+  return Number(await frame.locator(`[data-testid="compare-count-${key}"]`).getAttribute('data-value'));
+}
+
+describe('Compare Two Results Files', () => {
+  let view: Frame;
+
+  before(async () => {
+    writeFixtures(ui().workspace);
+    await workbench().ready(EXTENSION_ID);
+  });
+
+  it('picks two files, shows the counts, the totals per side and the differing rows', async () => {
+    const { page } = ui();
+    const wb = workbench();
+    await wb.runCommand('FastLLM: Compare Two Results Files…');
+    await wb.pick(FILE_A);
+    await wb.pick(FILE_B);
+    view = await wb.webview('[data-testid="compare-root"]');
+    await until(page, async () => (await view.locator('[data-testid="compare-count-same"]').getAttribute('data-value')) !== null, 'the comparison in the view');
+    assert.deepEqual(
+      { same: await count(view, 'same'), differ: await count(view, 'differ'), onlyA: await count(view, 'onlyA'), onlyB: await count(view, 'onlyB'), failed: await count(view, 'failed') },
+      { same: 5, differ: 2, onlyA: 0, onlyB: 1, failed: 1 },
+    );
+    assert.equal(await view.locator('[data-testid="compare-status"]').innerText(), '4 rows differ');
+    assert.equal(await view.locator('[data-testid="compare-a-failed"]').getAttribute('data-value'), '1');
+    assert.equal(await view.locator('[data-testid="compare-b-rows"]').getAttribute('data-value'), '9');
+    assert.equal(await view.locator('[data-testid="compare-b-models"]').innerText(), 'gpt-4o');
+    assert.deepEqual(await view.locator('[data-testid="compare-row-id"]').allInnerTexts(), ['q2', 'q3', 'q7', 'q9']);
+    // An answer with markup is shown as text and runs nothing.
+    assert.ok((await view.locator('[data-testid="compare-row"][data-kind="onlyB"] [data-testid="compare-row-b"]').innerText()).includes('<img src=x'));
+    assert.equal(await view.locator('img').count(), 0);
+    for (const frame of page.frames()) {
+      const pwned = await frame.evaluate(() => document.body?.dataset.pwned).catch(() => undefined);
+      assert.equal(pwned, undefined, `script ran in ${frame.url()}`);
+    }
+    await readmeScreenshot('compare-view', { tidy: true });
+  });
+
+  it('clicking a row opens both answers in the diff editor', async () => {
+    const { page } = ui();
+    await view.locator('[data-testid="compare-row"][data-kind="differ"]').first().click();
+    const diff = page.locator('.monaco-diff-editor').first();
+    await diff.waitFor({ state: 'visible', timeout: 20_000 });
+    // Side by side, or inline when the editor is narrow: either way both texts are drawn.
+    const text = async () => (await diff.innerText()).replace(/\u00a0/g, ' ');
+    await until(page, async () => (await text()).includes('Why cache LLM answers: answer 2.'), "A's answer");
+    await until(page, async () => (await text()).includes('Caching saves money and time:') && (await text()).includes('identical requests are answered locally.'), "B's answer");
+    await workbench().tab(`q2: ${FILE_A} ↔ ${FILE_B}`).waitFor();
+  });
+});
