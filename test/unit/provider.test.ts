@@ -267,6 +267,36 @@ void describe('OpenAIProvider', () => {
     assert.equal(server.maxInFlight, 40);
   });
 
+  void it("works the same on the global fetch (httpClient: 'fetch')", async () => {
+    const viaFetch = new OpenAIProvider({ apiKey: KEY, baseURL: server.url, httpClient: 'fetch' });
+    const res = await viaFetch.send(chat('f'), opts());
+    assert.equal((res.body as { choices: { message: { content: string } }[] }).choices[0].message.content, 'echo: f');
+    assert.equal(res.headers['x-request-id'], 'req_fake0');
+    const deltas: string[] = [];
+    await viaFetch.stream(chat('g h'), (t) => deltas.push(t), opts());
+    assert.equal(deltas.join(''), 'echo: g h');
+    server.setBehavior({ plan: () => ({ stall: true, afterHeaders: true }) });
+    assert.equal((await failure(viaFetch.send(chat('x'), opts(150)))).code, 'timeout');
+    server.setBehavior({ plan: () => ({ reset: true }) });
+    assert.equal((await failure(viaFetch.send(chat('x'), opts()))).code, 'connection_error');
+  });
+
+  void it('aborts every call sharing one signal, and keeps one listener on it', async () => {
+    server.setBehavior({ plan: () => ({ stall: true }) });
+    const run = new AbortController();
+    const added: unknown[] = [];
+    const add = run.signal.addEventListener.bind(run.signal);
+    run.signal.addEventListener = ((...args: Parameters<AbortSignal['addEventListener']>) => {
+      added.push(args[0]);
+      add(...args);
+    }) as AbortSignal['addEventListener'];
+    const calls = Array.from({ length: 5 }, (_, i) => failure(provider.send(chat(`s${i}`), opts(5000, run.signal))));
+    while (server.inFlight < 5) await new Promise((r) => setTimeout(r, 5));
+    run.abort();
+    for (const err of await Promise.all(calls)) assert.equal(err.code, 'aborted');
+    assert.equal(added.length, 1);
+  });
+
   void it('speaks Azure: deployment path, api-version query, api-key header', async () => {
     const azure = createProvider({ apiKey: KEY, baseURL: `${server.url}/openai/deployments/dep1`, azure: { apiVersion: '2024-10-21' } });
     const res = await azure.send(chat('az'), opts());
