@@ -43,6 +43,44 @@ const ORDER = 'ORDER BY created DESC, key DESC';
 type Row = { key: string; value: string };
 type Query = (sql: string, ...params: unknown[]) => Promise<unknown>;
 
+/**
+ * The most rows one write statement carries (two bound parameters each, far below SQLite's
+ * limit of 32,766). More queued entries than this go out as several statements.
+ */
+const MAX_BATCH = 256;
+
+/** `INSERT … VALUES (?, ?), …` for `rows` rows: keyv's upsert, several rows at once. */
+function upsertSql(rows: number): string {
+  const values = new Array<string>(rows).fill('(?, ?)').join(', ');
+  return `INSERT INTO ${TABLE}(key, value) VALUES ${values} ON CONFLICT(key) DO UPDATE SET value = excluded.value`;
+}
+
+/** Entries queued by {@link SqliteCache.set}, and the promise that settles once they are stored. */
+interface Batch {
+  /** Prefixed key → the JSON text stored in `value`; a later set of a key replaces an earlier one. */
+  rows: Map<string, string>;
+  /** Resolves once every row is in the file; rejects with the statement's error. */
+  done: Promise<void>;
+  settle: (error?: unknown) => void;
+}
+
+function newBatch(): Batch {
+  let settle!: (error?: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error === undefined ? resolve() : reject(error));
+  });
+  // Callers that do not await their set() must not turn a failed write into an unhandled rejection
+  // of this shared promise; each caller still sees the failure through the promise it awaits.
+  done.catch(() => undefined);
+  return { rows: new Map(), done, settle };
+}
+
+/** A get waiting for its batched SELECT. */
+interface Lookup {
+  resolve: (value: string | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
 /** SQLite's codes for a file that is not, or is no longer, a sound database. */
 const DAMAGED = /\bSQLITE_(CORRUPT|NOTADB)\b/;
 
@@ -57,8 +95,15 @@ export function cacheResetHint(file: string): string {
  * - Values are plain JSON: keyv's wrapper `{"value": <CacheEntry>, "expires": <ms>}` written with
  *   JSON.stringify (keyv's default serializer would rewrite strings that start with `:`), so the
  *   file can be browsed with any SQLite tool.
- * - get/set go through keyv (TTL is keyv's); listing, counting, filtering and clearing are SQL on
- *   the same connection with LIMIT/OFFSET, so nothing ever loads the whole table.
+ * - keyv opens the file and owns its format (and TTL rule: expired strictly after `expires`); our
+ *   own SQL on the same connection reads and writes it. Listing, counting, filtering and clearing
+ *   use LIMIT/OFFSET, so nothing ever loads the whole table.
+ * - get and set are batched, since one statement each costs more than the row it reads or writes:
+ *   the calls of one turn of the event loop share one `SELECT … WHERE key IN (…)`, or one
+ *   multi-row upsert (set is write-behind: entries queue for that turn, and while the previous
+ *   batch is being written). `set()` resolves only once its entry is in the file, so a caller that
+ *   awaits it knows the entry is stored; a killed process loses only entries whose set() had not
+ *   resolved. get/has answer from the write queue; the other reads write it out first.
  * - Several processes may share one file: WAL journaling plus a busy timeout make a writer wait
  *   for another rather than fail with "database is locked".
  * - Expired rows are never returned or counted; they are deleted when read, by `clear`, and on open.
@@ -67,6 +112,16 @@ export function cacheResetHint(file: string): string {
  */
 export class SqliteCache implements CacheProvider {
   private closed = false;
+  /** Entries set since the last write started; undefined when none. */
+  private queued: Batch | undefined;
+  /** The batch being written (at most one at a time, in set order); undefined when none. */
+  private writing: Batch | undefined;
+  /** Settles when the write in progress, and any batch queued behind it, are done. */
+  private flushing: Promise<void> | undefined;
+  /** Gets waiting for the next batched SELECT, by prefixed key; undefined when none. */
+  private lookups: Map<string, Lookup[]> | undefined;
+  /** Settles when the batched SELECTs scheduled or running are done. */
+  private reading: Promise<void> | undefined;
 
   private constructor(
     private readonly keyv: Keyv<CacheEntry>,
@@ -113,24 +168,137 @@ export class SqliteCache implements CacheProvider {
   }
 
   async get(key: string): Promise<CacheEntry | undefined> {
+    const fullKey = this.prefix + key;
+    const pending = this.pendingValue(fullKey);
     try {
-      // keyv hides (and deletes) an expired value.
-      return await this.keyv.get(this.prefix + key);
+      const raw = pending ?? (await this.lookup(fullKey));
+      if (raw === undefined) return undefined;
+      const stored = JSON.parse(raw) as { value: CacheEntry; expires?: number };
+      // keyv's rule: expired strictly after `expires`. An expired row is deleted, as keyv did.
+      if (typeof stored.expires === 'number' && Date.now() > stored.expires) {
+        if (pending === undefined) await this.query(`DELETE FROM ${TABLE} WHERE key = ? AND expires < ?`, fullKey, Date.now());
+        return undefined;
+      }
+      return stored.value;
     } catch (error) {
       throw this.explain(error);
     }
   }
 
+  /** The stored value of a prefixed key, read with the other gets of this turn of the event loop. */
+  private lookup(fullKey: string): Promise<string | undefined> {
+    return new Promise((resolve, reject) => {
+      if (!this.lookups) {
+        this.lookups = new Map();
+        const previous = this.reading;
+        const run = (async () => {
+          await new Promise<void>((done) => setImmediate(done));
+          await previous; // one SELECT at a time; gets arriving meanwhile join this batch
+          await this.readBatch();
+        })();
+        this.reading = run;
+        void run.then(() => {
+          if (this.reading === run) this.reading = undefined;
+        });
+      }
+      const waiting = this.lookups.get(fullKey);
+      if (waiting) waiting.push({ resolve, reject });
+      else this.lookups.set(fullKey, [{ resolve, reject }]);
+    });
+  }
+
+  /** Answers the queued gets with one SELECT per {@link MAX_BATCH} keys. Never rejects. */
+  private async readBatch(): Promise<void> {
+    const lookups = this.lookups!;
+    this.lookups = undefined;
+    const keys = [...lookups.keys()];
+    for (let i = 0; i < keys.length; i += MAX_BATCH) {
+      const chunk = keys.slice(i, i + MAX_BATCH);
+      try {
+        const marks = new Array<string>(chunk.length).fill('?').join(', ');
+        const rows = await this.rows<Row>(`SELECT key, value FROM ${TABLE} WHERE key IN (${marks})`, ...chunk);
+        const found = new Map(rows.map((row) => [row.key, row.value]));
+        for (const k of chunk) for (const w of lookups.get(k)!) w.resolve(found.get(k));
+      } catch (error) {
+        for (const k of chunk) for (const w of lookups.get(k)!) w.reject(error);
+      }
+    }
+  }
+
+  /**
+   * Queues the entry and resolves once it is in the file (see the class notes). The stored value
+   * is what keyv's `set(key, entry, ttl)` wrote: `{"value": entry, "expires": ms}`, `expires`
+   * omitted for entries that never expire.
+   */
   async set(key: string, entry: CacheEntry, ttlMs?: number): Promise<void> {
+    if (this.closed) throw new Error(`the cache ${this.file} is closed`);
     const now = Date.now();
     const expires = effectiveExpiry(entry, ttlMs, now);
-    // keyv reads a ttl of 0 as "never": an entry already past its expiry gets -1 instead.
-    const ttl = expires === null ? undefined : Math.max(expires - now, -1) || -1;
+    // keyv reads a ttl of 0 as "never", so an entry already past its expiry was stored as expiring
+    // 1 ms ago; keep storing it that way.
+    const stored = expires === null ? undefined : expires > now ? expires : now - 1;
+    const value = JSON.stringify({ value: withExpiry(entry, expires), expires: stored });
+    const batch = (this.queued ??= newBatch());
+    batch.rows.delete(this.prefix + key); // a rewrite goes last, as a second statement would
+    batch.rows.set(this.prefix + key, value);
+    if (!this.flushing) this.flushing = this.flushSoon();
+    return batch.done;
+  }
+
+  /** The queued or being-written value of a prefixed key, newest first. */
+  private pendingValue(fullKey: string): string | undefined {
+    return this.queued?.rows.get(fullKey) ?? this.writing?.rows.get(fullKey);
+  }
+
+  /**
+   * Writes queued batches one after another until none is left. Waits one turn of the event loop
+   * first (setImmediate: after the I/O callbacks of this turn, whose answers then share a batch),
+   * so a batch holds what arrived in that turn plus whatever queued while the previous one was
+   * being written. Never rejects: each batch's error goes to the callers of its set().
+   */
+  private async flushSoon(): Promise<void> {
+    await new Promise<void>((done) => setImmediate(done));
     try {
-      await this.keyv.set(this.prefix + key, withExpiry(entry, expires), ttl);
-    } catch (error) {
-      throw this.explain(error);
+      while (this.queued) {
+        const batch = (this.writing = this.queued);
+        this.queued = undefined;
+        try {
+          await this.write(batch.rows);
+          batch.settle();
+        } catch (error) {
+          batch.settle(this.explain(error));
+        } finally {
+          this.writing = undefined;
+        }
+      }
+    } finally {
+      this.flushing = undefined;
     }
+  }
+
+  /** One upsert per {@link MAX_BATCH} rows (each its own implicit transaction). */
+  private async write(rows: Map<string, string>): Promise<void> {
+    const params: string[] = [];
+    let n = 0;
+    for (const [key, value] of rows) {
+      params.push(key, value);
+      if (++n === MAX_BATCH) {
+        await this.query(upsertSql(n), ...params);
+        params.length = 0;
+        n = 0;
+      }
+    }
+    if (n > 0) await this.query(upsertSql(n), ...params);
+  }
+
+  /**
+   * Waits until every entry set so far is in the file (or failed to get there: that error goes to
+   * the set() callers, not here). Reads other than get/has call it first, so they see every entry
+   * set before them; entries set meanwhile are not waited for.
+   */
+  async flush(): Promise<void> {
+    // The queued batch is written after the one being written, so it is the last to settle.
+    await (this.queued ?? this.writing)?.done.catch(() => undefined);
   }
 
   /**
@@ -144,6 +312,11 @@ export class SqliteCache implements CacheProvider {
   }
 
   async has(key: string): Promise<boolean> {
+    const pending = this.pendingValue(this.prefix + key);
+    if (pending !== undefined) {
+      const stored = JSON.parse(pending) as { expires?: number };
+      return typeof stored.expires !== 'number' || stored.expires >= Date.now();
+    }
     // Not keyv.has(): with this adapter it answers true for expired rows.
     const rows = await this.rows<{ one: number }>(
       `SELECT 1 AS one FROM ${TABLE} WHERE key = ? AND (expires IS NULL OR expires >= ?)`,
@@ -154,6 +327,7 @@ export class SqliteCache implements CacheProvider {
   }
 
   async delete(key: string): Promise<boolean> {
+    await this.flush();
     const rows = await this.rows<{ expires: number | null }>(
       `DELETE FROM ${TABLE} WHERE key = ? RETURNING expires`,
       this.prefix + key,
@@ -162,6 +336,7 @@ export class SqliteCache implements CacheProvider {
   }
 
   async clear(filter?: string): Promise<number> {
+    await this.flush();
     // Expired rows in scope go too; only the live ones count as "deleted" for the caller.
     const where = this.where(filter, null);
     const rows = await this.rows<{ expires: number | null }>(
@@ -172,6 +347,7 @@ export class SqliteCache implements CacheProvider {
   }
 
   async count(filter?: string): Promise<number> {
+    await this.flush();
     const where = this.where(filter, Date.now());
     // Without a filter everything needed is in the index; SQLite's planner, lacking statistics,
     // would rather scan the table (~60 ms instead of ~12 ms at 100,000 rows), so tell it.
@@ -181,6 +357,7 @@ export class SqliteCache implements CacheProvider {
   }
 
   async list(options: ListOptions = {}): Promise<CachePage> {
+    await this.flush();
     const offset = Math.max(0, Math.floor(options.offset ?? 0));
     const limit = Math.max(0, Math.floor(options.limit ?? DEFAULT_PAGE_SIZE));
     const where = this.where(options.filter, Date.now());
@@ -192,6 +369,7 @@ export class SqliteCache implements CacheProvider {
   }
 
   async *iterate(options: { filter?: string; pageSize?: number } = {}): AsyncIterable<{ key: string; entry: CacheEntry }> {
+    await this.flush();
     const pageSize = Math.max(1, Math.floor(options.pageSize ?? 200));
     // Keyset paging: each page starts strictly after the last row seen, so rows written or
     // deleted meanwhile never make the walk skip or repeat an entry (as OFFSET would).
@@ -214,6 +392,7 @@ export class SqliteCache implements CacheProvider {
 
   /** Deletes expired rows (done on open); returns how many. */
   async purgeExpired(): Promise<number> {
+    await this.flush();
     const where = this.where(undefined, null);
     const rows = await this.rows<{ n: number }>(
       `DELETE FROM ${TABLE} INDEXED BY ${INDEX} WHERE ${where.sql} AND expires < ? RETURNING 1 AS n`,
@@ -223,9 +402,12 @@ export class SqliteCache implements CacheProvider {
     return rows.length;
   }
 
+  /** Writes out queued entries (a failure reaches their set() callers), then closes the file. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.flush();
+    while (this.reading) await this.reading;
     await this.keyv.disconnect();
   }
 
