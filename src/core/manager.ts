@@ -183,10 +183,18 @@ export class RequestManager {
             this.stats.failure();
             wake.notify();
           } else {
-            void queue.add(async () => {
-              ready.set(index, await this.process(item, index, ctx));
-              wake.notify();
-            });
+            // A row holds its slot until its call ends, not until its answer is cached: the
+            // cache write overlaps the next call, and the record is ready once it is stored.
+            void queue.add(
+              () =>
+                new Promise<void>((releaseSlot) => {
+                  void this.process(item, index, ctx, releaseSlot).then((record) => {
+                    ready.set(index, record);
+                    releaseSlot();
+                    wake.notify();
+                  });
+                }),
+            );
           }
           // Back-pressure: keep at most one window of queued work and of undelivered results.
           while (!stop.signal.aborted && (queue.size >= concurrency || read - emitted >= this.orderWindow)) {
@@ -242,8 +250,12 @@ export class RequestManager {
     };
   }
 
-  /** One row: cache, de-duplication, the call with retries, then its record. Never throws. */
-  private async process(request: LLMRequest, index: number, ctx: RunContext): Promise<ResultRecord> {
+  /**
+   * One row: cache, de-duplication, the call with retries, then its record. Never throws.
+   * `releaseSlot` is called as soon as the row no longer needs a concurrency slot (its call has
+   * ended, or it waits on an identical call that holds a slot of its own).
+   */
+  private async process(request: LLMRequest, index: number, ctx: RunContext, releaseSlot: () => void): Promise<ResultRecord> {
     const started = Date.now();
     const key = computeRequestHash(request, this.opts.provider.scope);
     let outcome: Outcome;
@@ -254,9 +266,10 @@ export class RequestManager {
       const existing = this.inflight.get(key);
       if (existing) {
         shared = true;
+        releaseSlot();
         outcome = await existing;
       } else {
-        const p = this.lookupOrCall(request, key, ctx);
+        const p = this.lookupOrCall(request, key, ctx, releaseSlot);
         this.inflight.set(key, p);
         try {
           outcome = await p;
@@ -304,7 +317,7 @@ export class RequestManager {
       : { ok: false, code: 'cancelled', message: 'Not finished: the run was cancelled.', attempts };
   }
 
-  private async lookupOrCall(request: LLMRequest, key: string, ctx: RunContext): Promise<Outcome> {
+  private async lookupOrCall(request: LLMRequest, key: string, ctx: RunContext, releaseSlot: () => void): Promise<Outcome> {
     const { cache, cachePolicy } = this.opts;
     if (cache && cachePolicy === 'use') {
       try {
@@ -322,6 +335,7 @@ export class RequestManager {
       }
     }
     const outcome = await this.callWithRetries(request, ctx);
+    releaseSlot();
     if (outcome.ok && cache && cachePolicy !== 'bypass') {
       try {
         await cache.set(key, this.cacheEntry(request, outcome.response), this.opts.cacheTtlMs ?? undefined);
