@@ -199,6 +199,9 @@ export class Engine extends Disposable {
       organization: this.config.organization,
       project: this.config.project,
       headers: this.config.extraHeaders,
+      // VS Code patches the global fetch for the user's proxy and certificates; our keep-alive
+      // node:http client is faster but would bypass that, so the editor uses fetch.
+      httpClient: 'fetch',
     });
   }
 
