@@ -173,6 +173,19 @@ export function cacheContract(name: string, open: () => Promise<CacheProvider>, 
       assert.equal(await cache.count('no such text'), 0);
     });
 
+    it('finds text with quotes and backslashes, and treats % and _ literally', async () => {
+      await cache.clear();
+      await cache.set(key(1), entry(1, { response: { text: 'She said "hi" to C:\\temp' } }));
+      await cache.set(key(2), entry(2, { response: { text: '100% sure_thing' } }));
+      await cache.set(key(3), entry(3, { response: { text: '100 x sure-thing' } }));
+      const keysFor = async (filter: string) => (await cache.list({ filter, limit: 10 })).entries.map((e) => e.key);
+      assert.deepEqual(await keysFor('said "hi"'), [key(1)]);
+      assert.deepEqual(await keysFor('c:\\temp'), [key(1)]);
+      assert.deepEqual(await keysFor('100%'), [key(2)]);
+      assert.deepEqual(await keysFor('sure_thing'), [key(2)]);
+      assert.equal(await cache.count('said "hi"'), 1);
+    });
+
     it('clears only matching entries when given a filter', async () => {
       await cache.clear();
       await fill(cache, 15);

@@ -39,3 +39,12 @@ export interface CacheProvider {
   iterate(options?: { filter?: string; pageSize?: number }): AsyncIterable<{ key: string; entry: CacheEntry }>;
   close(): Promise<void>;
 }
+
+/**
+ * A filter as it appears inside JSON text: the request and response are searched in their JSON
+ * form, where `say "hi"` is stored as `say \"hi\"`. Searching for both the text and this form
+ * finds what the user sees, quotes and backslashes included.
+ */
+export function jsonEscaped(filter: string): string {
+  return JSON.stringify(filter).slice(1, -1);
+}

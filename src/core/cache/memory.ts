@@ -1,5 +1,5 @@
 import type { CacheEntry } from '../types';
-import type { CachePage, CacheProvider, ListOptions } from './cacheProvider';
+import { jsonEscaped, type CachePage, type CacheProvider, type ListOptions } from './cacheProvider';
 
 /** Page size when {@link ListOptions.limit} is not given. */
 export const DEFAULT_PAGE_SIZE = 50;
@@ -128,6 +128,7 @@ export class InMemoryCache implements CacheProvider {
   /** Live slots matching `filter` (all when empty), newest first. */
   private matching(filter: string | undefined, now: number): [string, Slot][] {
     const needle = filter ? filter.toLowerCase() : '';
+    const jsonNeedle = jsonEscaped(needle);
     const result: [string, Slot][] = [];
     for (const item of this.slots) {
       const [key, slot] = item;
@@ -135,7 +136,7 @@ export class InMemoryCache implements CacheProvider {
         this.slots.delete(key);
         continue;
       }
-      if (needle && !haystackOf(key, slot).includes(needle)) continue;
+      if (needle && !haystackOf(key, slot).includes(needle) && !haystackOf(key, slot).includes(jsonNeedle)) continue;
       result.push(item);
     }
     if (this.inCreatedOrder) return result.reverse();

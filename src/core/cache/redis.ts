@@ -1,7 +1,7 @@
 import KeyvRedis, { createClient } from '@keyv/redis';
 import { Keyv } from 'keyv';
 import type { CacheEntry } from '../types';
-import type { CachePage, CacheProvider, ListOptions } from './cacheProvider';
+import { jsonEscaped, type CachePage, type CacheProvider, type ListOptions } from './cacheProvider';
 import { DEFAULT_PAGE_SIZE, effectiveExpiry, withExpiry } from './memory';
 
 /** Options for {@link RedisCache.open}. */
@@ -323,7 +323,7 @@ export class RedisCache implements CacheProvider {
       const key = keys[i]!;
       if (json === null) return void missing.push(key);
       // The raw JSON holds each searched field's JSON, so most non-matches are rejected unparsed.
-      if (needle && !key.toLowerCase().includes(needle) && !json.toLowerCase().includes(needle)) return;
+      if (needle && !key.toLowerCase().includes(needle) && !json.toLowerCase().includes(needle) && !json.toLowerCase().includes(jsonEscaped(needle))) return;
       const stored = JSON.parse(json) as Stored;
       if (typeof stored.expires === 'number' && now > stored.expires) return;
       if (needle && !matches(key, stored.value, needle)) return;
@@ -375,11 +375,12 @@ export class RedisCache implements CacheProvider {
 
 /** Case-insensitive `needle` (lower-cased) in the key, model, request or response JSON, as the other caches. */
 function matches(key: string, entry: CacheEntry, needle: string): boolean {
+  const inJson = (text: string) => text.includes(needle) || text.includes(jsonEscaped(needle));
   return (
     key.toLowerCase().includes(needle) ||
     entry.model.toLowerCase().includes(needle) ||
-    JSON.stringify(entry.request).toLowerCase().includes(needle) ||
-    (JSON.stringify(entry.response) ?? '').toLowerCase().includes(needle)
+    inJson(JSON.stringify(entry.request).toLowerCase()) ||
+    inJson((JSON.stringify(entry.response) ?? '').toLowerCase())
   );
 }
 

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { KeyvSqlite } from '@keyv/sqlite';
 import { Keyv } from 'keyv';
 import type { CacheEntry } from '../types';
-import type { CachePage, CacheProvider, ListOptions } from './cacheProvider';
+import { jsonEscaped, type CachePage, type CacheProvider, type ListOptions } from './cacheProvider';
 import { DEFAULT_PAGE_SIZE, effectiveExpiry, withExpiry } from './memory';
 
 /** Options for {@link SqliteCache.open}. */
@@ -468,16 +468,20 @@ export class SqliteCache implements CacheProvider {
       params.push(now);
     }
     if (filter) {
-      const pattern = `%${filter.replace(/[\\%_]/g, '\\$&')}%`;
+      const like = (text: string) => `%${text.replace(/[\\%_]/g, '\\$&')}%`;
+      const pattern = like(filter);
+      // The request and response are searched in their JSON text, where quotes and backslashes
+      // are escaped: search for the filter in that form too.
+      const json = like(jsonEscaped(filter));
       // `value LIKE` is a cheap pre-check (each field's JSON is a substring of the value), so only
       // rows that can match are parsed.
       terms.push(
-        `(substr(key, ?) LIKE ? ESCAPE '\\' OR (value LIKE ? ESCAPE '\\' AND (` +
+        `(substr(key, ?) LIKE ? ESCAPE '\\' OR ((value LIKE ? ESCAPE '\\' OR value LIKE ? ESCAPE '\\') AND (` +
           `json_extract(value, '$.value.model') LIKE ? ESCAPE '\\' OR ` +
-          `(value -> '$.value.request') LIKE ? ESCAPE '\\' OR ` +
-          `(value -> '$.value.response') LIKE ? ESCAPE '\\')))`,
+          `(value -> '$.value.request') LIKE ? ESCAPE '\\' OR (value -> '$.value.request') LIKE ? ESCAPE '\\' OR ` +
+          `(value -> '$.value.response') LIKE ? ESCAPE '\\' OR (value -> '$.value.response') LIKE ? ESCAPE '\\')))`,
       );
-      params.push(this.prefix.length + 1, pattern, pattern, pattern, pattern, pattern);
+      params.push(this.prefix.length + 1, pattern, pattern, json, pattern, pattern, json, pattern, json);
     }
     return { sql: terms.length > 0 ? terms.join(' AND ') : '1', params };
   }
