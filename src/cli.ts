@@ -25,6 +25,7 @@ import type { PriceTable } from './core/pricing';
 import { ProgressTracker, summaryText } from './core/progress';
 import { createProvider } from './core/providers';
 import type { ResultRecord } from './core/types';
+import { apiKeyFromEnv, number, positiveInt, UsageError } from './cli/args';
 
 const VERSION = '0.1.0';
 
@@ -68,23 +69,6 @@ Options for run:
 The API key is read from OPENAI_API_KEY (never from a flag, which would land in shell history).
 Servers that need no key (Ollama, vLLM, LM Studio) accept any value: OPENAI_API_KEY=none.
 Exit status: 0 all rows succeeded, 1 some rows failed, 2 usage or configuration error.`;
-
-/** A usage or configuration error: exit 2 with this message. */
-class UsageError extends Error {}
-
-function positiveInt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} takes a whole number, not "${v}"`);
-  return n;
-}
-
-function number(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new UsageError(`--${name} takes a number, not "${v}"`);
-  return n;
-}
 
 function stderrLogger(secrets: string[], verbose: boolean): Logger {
   const w = (level: string) => (m: string) => process.stderr.write(`${level}: ${maskSecrets(m, secrets)}\n`);
@@ -160,8 +144,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('run takes exactly one INPUT file (see fastllm --help)');
   const input = resolve(positionals[0]!);
   if (!existsSync(input) || !statSync(input).isFile()) throw new UsageError(`${positionals[0]}: no such file`);
-  const apiKey = process.env.OPENAI_API_KEY;
-  if (!apiKey) throw new UsageError('set OPENAI_API_KEY (any value, e.g. "none", for servers that need no key)');
+  const apiKey = apiKeyFromEnv();
   const logger = stderrLogger([apiKey], !!values.verbose);
 
   let prices: PriceTable | undefined;

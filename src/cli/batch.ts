@@ -31,6 +31,7 @@ import { maskSecrets, type Logger } from '../core/log';
 import type { PriceTable } from '../core/pricing';
 import { formatCost } from '../core/progress';
 import { createProvider } from '../core/providers';
+import { apiKeyFromEnv, number, positiveInt, UsageError } from './args';
 
 export const BATCH_USAGE = `Usage:
   fastllm batch submit INPUT [options]     send INPUT as OpenAI Batch jobs (half price, within 24 h)
@@ -47,27 +48,6 @@ Options for fetch: --out FILE, --wait (poll until the jobs end), --poll-ms N (fi
   --cache-ttl SECONDS, --prices FILE. Costs are counted at batch prices (half of live).
 Every command takes --json. The API key is read from OPENAI_API_KEY.`;
 
-class BatchUsageError extends Error {}
-
-function int(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new BatchUsageError(`--${name} takes a whole number, not "${v}"`);
-  return n;
-}
-
-function num(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new BatchUsageError(`--${name} takes a number, not "${v}"`);
-  return n;
-}
-
-function apiKey(): string {
-  const key = process.env.OPENAI_API_KEY;
-  if (!key) throw new BatchUsageError('set OPENAI_API_KEY (any value, e.g. "none", for servers that need no key)');
-  return key;
-}
 
 function logger(key: string): Logger {
   const w = (level: string) => (m: string) => process.stderr.write(`${level}: ${maskSecrets(m, [key])}\n`);
@@ -100,14 +80,14 @@ async function locate(target: string): Promise<{ statePath: string; state: Batch
   const path = resolve(target);
   if (existsSync(path) && statSync(path).isFile()) {
     const statePath = path.endsWith('.batch.json') ? path : statePathFor(path);
-    if (!existsSync(statePath)) throw new BatchUsageError(`${target} was not submitted (no ${statePath}); run: fastllm batch submit ${target}`);
+    if (!existsSync(statePath)) throw new UsageError(`${target} was not submitted (no ${statePath}); run: fastllm batch submit ${target}`);
     return { statePath, state: await readState(statePath) };
   }
   const index = await readJobIndex(jobIndexPath(resolve('.fastllm')));
   const statePath = index[target];
   if (statePath && existsSync(statePath)) return { statePath, state: await readState(statePath) };
   if (/^batch_[A-Za-z0-9_-]+$/.test(target)) return { jobId: target };
-  throw new BatchUsageError(`${target}: no such input file or known job id`);
+  throw new UsageError(`${target}: no such input file or known job id`);
 }
 
 function clientFor(key: string, baseURL: string | undefined): BatchApiClient {
@@ -133,10 +113,10 @@ async function submit(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
     },
   });
-  if (positionals.length !== 1) throw new BatchUsageError('batch submit takes exactly one INPUT file');
+  if (positionals.length !== 1) throw new UsageError('batch submit takes exactly one INPUT file');
   const input = resolve(positionals[0]!);
-  if (!existsSync(input) || !statSync(input).isFile()) throw new BatchUsageError(`${positionals[0]}: no such file`);
-  const key = apiKey();
+  if (!existsSync(input) || !statSync(input).isFile()) throw new UsageError(`${positionals[0]}: no such file`);
+  const key = apiKeyFromEnv();
   const log = logger(key);
   const baseURL = values['base-url'] ?? process.env.OPENAI_BASE_URL;
   // The provider a live run would use, only for its scope: the cache keys must be the live ones.
@@ -148,8 +128,8 @@ async function submit(argv: string[]): Promise<number> {
       client: clientFor(key, provider.scope.baseURL),
       scope: provider.scope,
       cache,
-      maxRequests: int('max-requests', values['max-requests']),
-      maxBytes: int('max-bytes', values['max-bytes']),
+      maxRequests: positiveInt('max-requests', values['max-requests']),
+      maxBytes: positiveInt('max-bytes', values['max-bytes']),
       logger: log,
       reader: {
         kind: values.embeddings ? 'embeddings' : 'chat',
@@ -157,8 +137,8 @@ async function submit(argv: string[]): Promise<number> {
         defaults: {
           model: values.model ?? process.env.FASTLLM_MODEL ?? 'gpt-4o-mini',
           system: values.system,
-          temperature: num('temperature', values.temperature),
-          max_tokens: int('max-tokens', values['max-tokens']),
+          temperature: number('temperature', values.temperature),
+          max_tokens: positiveInt('max-tokens', values['max-tokens']),
         },
       },
     });
@@ -173,7 +153,7 @@ async function submit(argv: string[]): Promise<number> {
     );
     return 0;
   } catch (e) {
-    throw new BatchUsageError(maskSecrets((e as Error).message, [key]));
+    throw new UsageError(maskSecrets((e as Error).message, [key]));
   } finally {
     await cache?.close();
     provider.close?.();
@@ -186,8 +166,8 @@ async function status(argv: string[], cancel: boolean): Promise<number> {
     allowPositionals: true,
     options: { 'base-url': { type: 'string' }, json: { type: 'boolean' } },
   });
-  if (positionals.length !== 1) throw new BatchUsageError(`batch ${cancel ? 'cancel' : 'status'} takes one INPUT file or JOB_ID`);
-  const key = apiKey();
+  if (positionals.length !== 1) throw new UsageError(`batch ${cancel ? 'cancel' : 'status'} takes one INPUT file or JOB_ID`);
+  const key = apiKeyFromEnv();
   const found = await locate(positionals[0]!);
   if ('jobId' in found) {
     const client = clientFor(key, values['base-url'] ?? process.env.OPENAI_BASE_URL);
@@ -225,18 +205,18 @@ async function fetchCmd(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
     },
   });
-  if (positionals.length !== 1) throw new BatchUsageError('batch fetch takes one INPUT file or JOB_ID');
-  const key = apiKey();
+  if (positionals.length !== 1) throw new UsageError('batch fetch takes one INPUT file or JOB_ID');
+  const key = apiKeyFromEnv();
   const log = logger(key);
   const found = await locate(positionals[0]!);
-  if ('jobId' in found) throw new BatchUsageError(`no local state for ${found.jobId}: pass the INPUT file it was submitted from`);
+  if ('jobId' in found) throw new UsageError(`no local state for ${found.jobId}: pass the INPUT file it was submitted from`);
   const { state, statePath } = found;
   let prices: PriceTable | undefined;
   if (values.prices) {
     try {
       prices = JSON.parse(readFileSync(values.prices, 'utf8')) as PriceTable;
     } catch (e) {
-      throw new BatchUsageError(`--prices ${values.prices}: ${(e as Error).message}`);
+      throw new UsageError(`--prices ${values.prices}: ${(e as Error).message}`);
     }
   }
   const client = clientFor(key, values['base-url'] ?? state.baseURL);
@@ -246,8 +226,8 @@ async function fetchCmd(argv: string[]): Promise<number> {
   try {
     if (values.wait) {
       await waitForJobs(state, client, {
-        minIntervalMs: int('poll-ms', values['poll-ms']),
-        maxIntervalMs: int('max-poll-ms', values['max-poll-ms']),
+        minIntervalMs: positiveInt('poll-ms', values['poll-ms']),
+        maxIntervalMs: positiveInt('max-poll-ms', values['max-poll-ms']),
         signal: abort.signal,
         onPoll: async (s) => {
           await writeState(statePath, s);
@@ -267,7 +247,7 @@ async function fetchCmd(argv: string[]): Promise<number> {
       process.stderr.write(`not finished yet: run again later, or with --wait\n`);
       return 1;
     }
-    const ttl = int('cache-ttl', values['cache-ttl']);
+    const ttl = positiveInt('cache-ttl', values['cache-ttl']);
     const cache = values['no-cache'] ? undefined : await openCache(resolve(values.cache ?? '.fastllm/cache.sqlite'), log);
     try {
       const summary = await fetchResults({
@@ -296,8 +276,8 @@ async function fetchCmd(argv: string[]): Promise<number> {
       await cache?.close();
     }
   } catch (e) {
-    if (e instanceof BatchUsageError) throw e;
-    throw new BatchUsageError(maskSecrets((e as Error).message, [key]));
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(maskSecrets((e as Error).message, [key]));
   } finally {
     process.off('SIGINT', onSignal);
   }
@@ -322,10 +302,10 @@ export async function cmdBatch(argv: string[]): Promise<number> {
         process.stdout.write(`${BATCH_USAGE}\n`);
         return sub ? 0 : 2;
       default:
-        throw new BatchUsageError(`batch takes submit, status, fetch or cancel, not "${sub}"`);
+        throw new UsageError(`batch takes submit, status, fetch or cancel, not "${sub}"`);
     }
   } catch (e) {
-    if (e instanceof BatchUsageError || e instanceof BatchApiError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || e instanceof BatchApiError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`fastllm batch: ${maskSecrets((e as Error).message, [process.env.OPENAI_API_KEY])}\n`);
       return 2;
     }
