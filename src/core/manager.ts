@@ -8,8 +8,8 @@ import { ProviderError, type Provider, type ProviderResponse } from './providers
 import { RateLimiter } from './rateLimiter';
 import { backoffMs, classifyFailure, parseRetryAfter, sleep } from './retry';
 import { TokenStats } from './stats';
-import { estimateRequestTokens } from './tokens';
-import type { CacheEntry, InputError, InputItem, LLMRequest, ResultRecord, Usage } from './types';
+import { estimateRequestTokens, usageOf } from './tokens';
+import type { CacheEntry, InputError, InputItem, LLMRequest, ResultRecord } from './types';
 import { Wakeup } from './wakeup';
 
 /** What to do with the cache: read and write it, only write it, or leave it alone. */
@@ -82,13 +82,6 @@ type Outcome =
   | { ok: true; response: ProviderResponse; attempts: number; cached: boolean }
   | { ok: false; code: string; message: string; status?: number; body?: unknown; requestId?: string | null; attempts: number };
 
-function usageOf(body: unknown): Usage | undefined {
-  const u = (body as { usage?: Partial<Usage> } | null)?.usage;
-  if (!u || typeof u !== 'object') return undefined;
-  const prompt = Number(u.prompt_tokens) || 0;
-  const completion = Number(u.completion_tokens) || 0;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: Number(u.total_tokens) || prompt + completion };
-}
 
 /**
  * Runs a stream of requests through one provider as fast as the limits allow (FastLLM's

@@ -1,4 +1,4 @@
-import type { ChatBody, EmbeddingsBody, LLMRequest, Message } from './types';
+import type { ChatBody, EmbeddingsBody, LLMRequest, Message, Usage } from './types';
 
 /**
  * Token estimates made before a request is sent, for the tokens-per-minute budget and for cost
@@ -71,4 +71,13 @@ export function estimateRequestTokens(request: LLMRequest, exact = true): number
   const body = request.body;
   const maxOut = body.max_completion_tokens ?? body.max_tokens ?? 0;
   return estimatePromptTokens(body, count) + maxOut * (body.n ?? 1);
+}
+
+/** The `usage` of a response body, with missing or malformed counts as 0 (undefined if none). */
+export function usageOf(body: unknown): Usage | undefined {
+  const u = (body as { usage?: Partial<Usage> } | null)?.usage;
+  if (!u || typeof u !== 'object') return undefined;
+  const prompt = Number(u.prompt_tokens) || 0;
+  const completion = Number(u.completion_tokens) || 0;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: Number(u.total_tokens) || prompt + completion };
 }

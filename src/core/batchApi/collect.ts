@@ -24,10 +24,11 @@ import { computeRequestHash } from '../hash';
 import { silentLogger, type Logger } from '../log';
 import { batchPrices, DEFAULT_PRICES, type PriceTable } from '../pricing';
 import { TokenStats, type StatsSnapshot } from '../stats';
-import type { CacheEntry, LLMRequest, ResultRecord, Usage } from '../types';
+import type { CacheEntry, LLMRequest, ResultRecord } from '../types';
 import type { BatchApiClient } from './client';
 import { writeState, type BatchState, type JobState } from './state';
 import { isTerminal, type BatchOutputLine } from './types';
+import { usageOf } from '../tokens';
 
 /** Options of {@link fetchResults}. */
 export interface FetchResultsOptions {
@@ -71,13 +72,6 @@ type Outcome =
   | { ok: true; status: number; requestId: string | null; body: unknown }
   | { ok: false; response: ResultRecord['response']; error: { code: string; message: string } };
 
-function usageOf(body: unknown): Usage | undefined {
-  const u = (body as { usage?: Partial<Usage> } | null)?.usage;
-  if (!u || typeof u !== 'object') return undefined;
-  const prompt = Number(u.prompt_tokens) || 0;
-  const completion = Number(u.completion_tokens) || 0;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: Number(u.total_tokens) || prompt + completion };
-}
 
 /** What a line of an output or error file says about its request. */
 function outcomeOf(line: BatchOutputLine): Outcome {

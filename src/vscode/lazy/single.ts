@@ -3,6 +3,7 @@ import { computeRequestHash } from '../../core/hash';
 import type { RequestManager } from '../../core/manager';
 import { ProviderError, type Provider, type ProviderResponse } from '../../core/providers/provider';
 import type { CacheEntry, LLMRequest, ResultRecord, Usage } from '../../core/types';
+import { usageOf } from '../../core/tokens';
 
 export interface SingleRunOptions {
   request: LLMRequest;
@@ -107,13 +108,6 @@ export function answerText(body: unknown): string {
   return JSON.stringify(body, null, 2);
 }
 
-function usageOf(body: unknown): Usage | undefined {
-  const u = (body as { usage?: Partial<Usage> } | null)?.usage;
-  if (!u || typeof u !== 'object') return undefined;
-  const prompt = Number(u.prompt_tokens) || 0;
-  const completion = Number(u.completion_tokens) || 0;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: Number(u.total_tokens) || prompt + completion };
-}
 
 /** The same entry the RequestManager writes for a fresh answer. */
 function entryFor(o: SingleRunOptions, response: ProviderResponse, usage: Usage | undefined): CacheEntry {
