@@ -1,35 +1,68 @@
 import { costOf, type PriceTable } from './pricing';
 import type { Usage } from './types';
 
-/** A rolling window of (time, amount) samples: "how much in the last `windowMs`". */
+/**
+ * A rolling window of (time, amount) samples: "how much in the last `windowMs`".
+ *
+ * Samples are summed into buckets of `windowMs / buckets` (100 ms for a minute), each kept with the
+ * time of its newest sample, so memory is bounded by the bucket count, not by the sample rate (a
+ * run of thousands of calls a second added a sample per call, held for a whole minute: megabytes
+ * that grew with the run). A bucket leaves the window with its newest sample, so a total may count
+ * samples up to one bucket older than `windowMs`, never fewer than are in the window.
+ */
 export class RollingWindow {
+  /** Time of the newest sample of each bucket, oldest bucket first (from `head`). */
   private times: number[] = [];
   private amounts: number[] = [];
   private head = 0;
   private sum = 0;
+  private readonly bucketMs: number;
+  /** Live buckets above which add() drops expired ones itself (total() may never be called). */
+  private readonly maxLive: number;
+  private lastBucket = Number.NaN;
 
-  constructor(readonly windowMs: number) {}
-
-  add(amount: number, now = Date.now()): void {
-    this.times.push(now);
-    this.amounts.push(amount);
-    this.sum += amount;
+  /** @param buckets how many parts the window is cut into. @default 600 */
+  constructor(
+    readonly windowMs: number,
+    buckets = 600,
+  ) {
+    this.bucketMs = Math.max(1, windowMs / Math.max(1, buckets));
+    this.maxLive = 2 * Math.max(1, buckets) + 16;
   }
 
-  /** Total of the samples newer than `now - windowMs`. */
+  add(amount: number, now = Date.now()): void {
+    this.sum += amount;
+    const bucket = Math.floor(now / this.bucketMs);
+    const last = this.times.length - 1;
+    if (bucket === this.lastBucket && last >= this.head) {
+      this.amounts[last]! += amount;
+      if (now > this.times[last]!) this.times[last] = now;
+      return;
+    }
+    this.lastBucket = bucket;
+    this.times.push(now);
+    this.amounts.push(amount);
+    if (this.times.length - this.head > this.maxLive) this.expire(now);
+  }
+
+  /** Total of the samples newer than `now - windowMs` (see the class notes on buckets). */
   total(now = Date.now()): number {
+    this.expire(now);
+    return this.sum;
+  }
+
+  private expire(now: number): void {
     const cutoff = now - this.windowMs;
     while (this.head < this.times.length && this.times[this.head]! <= cutoff) {
       this.sum -= this.amounts[this.head]!;
       this.head++;
     }
     // Compact now and then so the arrays do not grow without bound on long runs.
-    if (this.head > 4096 && this.head * 2 > this.times.length) {
+    if (this.head > 1024 && this.head * 2 > this.times.length) {
       this.times = this.times.slice(this.head);
       this.amounts = this.amounts.slice(this.head);
       this.head = 0;
     }
-    return this.sum;
   }
 }
 
