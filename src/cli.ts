@@ -19,13 +19,13 @@ import { defaultResultsPath } from './core/batch/writer';
 import type { CacheProvider } from './core/cache/cacheProvider';
 import { describeCacheLocation, isRedisUrl, openCache as openCacheAt } from './core/cache/open';
 import { cacheResetHint } from './core/cache/sqlite';
-import { maskSecrets, type Logger } from './core/log';
+import { maskSecrets } from './core/log';
 import { RequestManager, type CachePolicy } from './core/manager';
 import type { PriceTable } from './core/pricing';
 import { ProgressTracker, summaryText } from './core/progress';
 import { createProvider } from './core/providers';
 import type { ResultRecord } from './core/types';
-import { apiKeyFromEnv, number, positiveInt, UsageError } from './cli/args';
+import { apiKeyFromEnv, cacheLocation, number, openCache, positiveInt, redisOptions, stderrLogger, UsageError } from './cli/args';
 
 const VERSION = '0.1.0';
 
@@ -69,38 +69,6 @@ Options for run:
 The API key is read from OPENAI_API_KEY (never from a flag, which would land in shell history).
 Servers that need no key (Ollama, vLLM, LM Studio) accept any value: OPENAI_API_KEY=none.
 Exit status: 0 all rows succeeded, 1 some rows failed, 2 usage or configuration error.`;
-
-function stderrLogger(secrets: string[], verbose: boolean): Logger {
-  const w = (level: string) => (m: string) => process.stderr.write(`${level}: ${maskSecrets(m, secrets)}\n`);
-  return { debug: verbose ? w('debug') : () => {}, info: verbose ? w('info') : () => {}, warn: w('warning'), error: w('error') };
-}
-
-/** `--cache` as given for a Redis URL, else the file's absolute path. */
-function cacheLocation(value: string | undefined): string {
-  const location = value ?? '.fastllm/cache.sqlite';
-  return isRedisUrl(location) ? location.trim() : resolve(location);
-}
-
-/** Redis options from the flags and the environment (the password never comes from a flag). */
-function redisOptions(namespace: string | undefined): { namespace: string; password?: string } {
-  const password = process.env.FASTLLM_REDIS_PASSWORD || undefined;
-  return { namespace: namespace || process.env.FASTLLM_CACHE_NAMESPACE || 'fastllm', ...(password ? { password } : {}) };
-}
-
-async function openCache(path: string, logger: Logger, namespace?: string): Promise<CacheProvider | undefined> {
-  try {
-    return isRedisUrl(path) ? await openCacheAt(path, redisOptions(namespace)) : await openCacheAt(path);
-  } catch (e) {
-    if (isRedisUrl(path)) {
-      // An unreachable team cache must not stop the run either: it only costs the API calls.
-      logger.warn(`${(e as Error).message}; running without the cache.`);
-      return undefined;
-    }
-    // A broken cache must not stop the run: go on without it, and say how to reset it.
-    logger.warn(`cannot open the cache ${path} (${(e as Error).message}); running without it. To reset the cache, ${cacheResetHint(path)}, or pass another --cache FILE.`);
-    return undefined;
-  }
-}
 
 /** Failed rows shown on stderr at the end of a run; the rest are only counted (all are in the results). */
 const MAX_ROW_MESSAGES = 20;

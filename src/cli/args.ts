@@ -1,7 +1,13 @@
 /**
- * What every `fastllm` subcommand shares: the usage error (exit 2), number flags, and the API key
- * from the environment (never from a flag, which would land in shell history).
+ * What every `fastllm` subcommand shares: the usage error (exit 2), number flags, the API key from
+ * the environment (never from a flag, which would land in shell history), the stderr logger, and
+ * opening the cache named by `--cache` (a SQLite file or a Redis URL).
  */
+import { resolve } from 'node:path';
+import type { CacheProvider } from '../core/cache/cacheProvider';
+import { isRedisUrl, openCache as openCacheAt } from '../core/cache/open';
+import { cacheResetHint } from '../core/cache/sqlite';
+import { maskSecrets, type Logger } from '../core/log';
 
 /** A usage or configuration error: the command exits 2 with this one-line message. */
 export class UsageError extends Error {}
@@ -27,4 +33,38 @@ export function apiKeyFromEnv(): string {
   const key = process.env.OPENAI_API_KEY;
   if (!key) throw new UsageError('set OPENAI_API_KEY (any value, e.g. "none", for servers that need no key)');
   return key;
+}
+
+/** Logs to stderr with every secret masked; debug and info only with --verbose. */
+export function stderrLogger(secrets: string[], verbose: boolean): Logger {
+  const w = (level: string) => (m: string) => process.stderr.write(`${level}: ${maskSecrets(m, secrets)}\n`);
+  return { debug: verbose ? w('debug') : () => {}, info: verbose ? w('info') : () => {}, warn: w('warning'), error: w('error') };
+}
+
+/** `--cache` as given for a Redis URL, else the file's absolute path. */
+export function cacheLocation(value: string | undefined): string {
+  const location = value ?? '.fastllm/cache.sqlite';
+  return isRedisUrl(location) ? location.trim() : resolve(location);
+}
+
+/** Redis options from the flags and the environment (the password never comes from a flag). */
+export function redisOptions(namespace: string | undefined): { namespace: string; password?: string } {
+  const password = process.env.FASTLLM_REDIS_PASSWORD || undefined;
+  return { namespace: namespace || process.env.FASTLLM_CACHE_NAMESPACE || 'fastllm', ...(password ? { password } : {}) };
+}
+
+/** Opens the cache, or warns and returns undefined: a broken or unreachable cache never stops a run. */
+export async function openCache(path: string, logger: Logger, namespace?: string): Promise<CacheProvider | undefined> {
+  try {
+    return isRedisUrl(path) ? await openCacheAt(path, redisOptions(namespace)) : await openCacheAt(path);
+  } catch (e) {
+    if (isRedisUrl(path)) {
+      // An unreachable team cache must not stop the run either: it only costs the API calls.
+      logger.warn(`${(e as Error).message}; running without the cache.`);
+      return undefined;
+    }
+    // A broken cache must not stop the run: go on without it, and say how to reset it.
+    logger.warn(`cannot open the cache ${path} (${(e as Error).message}); running without it. To reset the cache, ${cacheResetHint(path)}, or pass another --cache FILE.`);
+    return undefined;
+  }
 }

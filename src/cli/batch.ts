@@ -25,13 +25,11 @@ import {
   writeState,
   type BatchState,
 } from '../core/batchApi';
-import type { CacheProvider } from '../core/cache/cacheProvider';
-import { cacheResetHint, SqliteCache } from '../core/cache/sqlite';
 import { maskSecrets, type Logger } from '../core/log';
 import type { PriceTable } from '../core/pricing';
 import { formatCost } from '../core/progress';
 import { createProvider } from '../core/providers';
-import { apiKeyFromEnv, number, positiveInt, UsageError } from './args';
+import { apiKeyFromEnv, cacheLocation, number, openCache, positiveInt, stderrLogger, UsageError } from './args';
 
 export const BATCH_USAGE = `Usage:
   fastllm batch submit INPUT [options]     send INPUT as OpenAI Batch jobs (half price, within 24 h)
@@ -48,19 +46,8 @@ Options for fetch: --out FILE, --wait (poll until the jobs end), --poll-ms N (fi
   --cache-ttl SECONDS, --prices FILE. Costs are counted at batch prices (half of live).
 Every command takes --json. The API key is read from OPENAI_API_KEY.`;
 
-
 function logger(key: string): Logger {
-  const w = (level: string) => (m: string) => process.stderr.write(`${level}: ${maskSecrets(m, [key])}\n`);
-  return { debug: () => {}, info: () => {}, warn: w('warning'), error: w('error') };
-}
-
-async function openCache(path: string, log: Logger): Promise<CacheProvider | undefined> {
-  try {
-    return await SqliteCache.open(path);
-  } catch (e) {
-    log.warn(`cannot open the cache ${path} (${(e as Error).message}); going on without it. To reset the cache, ${cacheResetHint(path)}.`);
-    return undefined;
-  }
+  return stderrLogger([key], false);
 }
 
 const when = (secs: number | null) => (secs ? new Date(secs * 1000).toISOString().replace('T', ' ').slice(0, 16) : '-');
@@ -121,7 +108,7 @@ async function submit(argv: string[]): Promise<number> {
   const baseURL = values['base-url'] ?? process.env.OPENAI_BASE_URL;
   // The provider a live run would use, only for its scope: the cache keys must be the live ones.
   const provider = createProvider({ apiKey: key, baseURL });
-  const cache = values['no-cache'] ? undefined : await openCache(resolve(values.cache ?? '.fastllm/cache.sqlite'), log);
+  const cache = values['no-cache'] ? undefined : await openCache(cacheLocation(values.cache), log);
   try {
     const state = await submitBatch({
       input,
@@ -248,7 +235,7 @@ async function fetchCmd(argv: string[]): Promise<number> {
       return 1;
     }
     const ttl = positiveInt('cache-ttl', values['cache-ttl']);
-    const cache = values['no-cache'] ? undefined : await openCache(resolve(values.cache ?? '.fastllm/cache.sqlite'), log);
+    const cache = values['no-cache'] ? undefined : await openCache(cacheLocation(values.cache), log);
     try {
       const summary = await fetchResults({
         state,
