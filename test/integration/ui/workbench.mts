@@ -118,9 +118,10 @@ export class Workbench {
   /**
    * The frame of a webview whose page holds `selector` (e.g. `[data-testid="stats"]`). A webview
    * is two nested iframes (`iframe.webview` → `iframe#active-frame`); hidden panels stay in the
-   * DOM, so this picks the frame that has the element, and waits for it to appear.
+   * DOM, so this picks the frame that has the element, and waits for it to appear. The first
+   * webview of a session can take tens of seconds on a loaded 2-core machine (seen in CI).
    */
-  async webview(selector: string, timeout = 20_000): Promise<Frame> {
+  async webview(selector: string, timeout = 45_000): Promise<Frame> {
     const deadline = Date.now() + timeout;
     for (;;) {
       for (const frame of this.page.frames()) {
