@@ -7,7 +7,7 @@
  *
  * Imported by host code and page code: no `vscode`, no Node.
  */
-import type { DiffKind, SideTotals } from '../core/compare';
+import type { CompareSummary, DiffKind, SideTotals } from '../core/compare';
 
 export type { DiffKind, SideTotals };
 
@@ -22,23 +22,12 @@ export interface CompareRowView {
   previewB: string | null;
 }
 
-/** Everything the page shows. */
-export interface CompareView {
+/** Everything the page shows: the summary's counts and totals, with the rows as previews. */
+export interface CompareView extends Omit<CompareSummary, 'rows'> {
   /** File names, for the heading. */
   nameA: string;
   nameB: string;
-  a: SideTotals;
-  b: SideTotals;
-  same: number;
-  differ: number;
-  failed: number;
-  onlyA: number;
-  onlyB: number;
-  differing: number;
-  identical: boolean;
   rows: CompareRowView[];
-  /** True when more rows differ than are listed. */
-  truncated: boolean;
 }
 
 export type CompareHostMessage = { type: 'view'; view: CompareView } | { type: 'busy'; busy: boolean };
