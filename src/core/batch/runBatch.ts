@@ -67,14 +67,28 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchSummary> 
   } finally {
     await writer.close();
   }
+  return summarize({ input, out, records, succeeded, stopped, signal, manager });
+}
+
+/** The summary of a run over `input` that wrote `records` records (`succeeded` of them ok) to `out`. */
+export function summarize(run: {
+  input: string;
+  out: string;
+  records: number;
+  succeeded: number;
+  stopped: BatchSummary['stopped'];
+  signal?: AbortSignal;
+  manager: RequestManager;
+}): BatchSummary {
+  const { input, out, records, succeeded, stopped } = run;
   return {
     input,
     out,
     records,
     succeeded,
     failed: records - succeeded,
-    cancelled: !!signal?.aborted && !stopped,
+    cancelled: !!run.signal?.aborted && !stopped,
     stopped,
-    stats: manager.stats.snapshot(),
+    stats: run.manager.stats.snapshot(),
   };
 }

@@ -1,7 +1,7 @@
 import { rename, rm } from 'node:fs/promises';
 import type { ReaderOptions } from '../../core/batch/common';
 import { countRows, readBatch } from '../../core/batch/readers';
-import type { BatchSummary } from '../../core/batch/runBatch';
+import { summarize, type BatchSummary } from '../../core/batch/runBatch';
 import { ResultsWriter, readResults } from '../../core/batch/writer';
 import { RunStoppedError, type RequestManager } from '../../core/manager';
 import type { InputItem, ResultRecord } from '../../core/types';
@@ -82,15 +82,5 @@ export async function rerunFailed(options: RerunOptions): Promise<BatchSummary &
     await rm(tmp, { force: true });
     throw e;
   }
-  return {
-    input,
-    out,
-    records,
-    succeeded,
-    failed: records - succeeded,
-    cancelled: !!signal?.aborted && !stopped,
-    stopped,
-    stats: manager.stats.snapshot(),
-    rerun: total,
-  };
+  return { ...summarize({ input, out, records, succeeded, stopped, signal, manager }), rerun: total };
 }
