@@ -78,6 +78,20 @@ interface RunContext {
   cacheFailures: number;
 }
 
+/** A row's place in its run: its index, and the queue whose slots its call takes. */
+interface RowSlot {
+  index: number;
+  queue: PQueue;
+  /** Called once, when the row stops waiting (it has a slot, or needs none). */
+  leftWaiting(): void;
+}
+
+/** When a row started, and how long its call took (a record's `latency_ms`); without a call, until its outcome. */
+interface Timing {
+  started: number;
+  latencyMs?: number;
+}
+
 type Outcome =
   | { ok: true; response: ProviderResponse; attempts: number; cached: boolean }
   | { ok: false; code: string; message: string; status?: number; body?: unknown; requestId?: string | null; attempts: number };
@@ -90,7 +104,8 @@ type Outcome =
  * - A rolling window: up to `concurrency` calls in flight; the next starts as soon as any ends.
  * - Back-pressure: input is pulled only as fast as results drain, so memory stays bounded.
  * - Results come out in input order, each as soon as it and all earlier ones are done.
- * - Identical requests in flight at once share one call; cached answers make none.
+ * - Identical requests in flight at once share one call; cached answers make none. A row looks
+ *   itself up before it queues for a slot, so slots are held by calls only, never by cache reads.
  * - Retries only what can succeed later; a 401/403 stops the whole run.
  *
  * Invariant: every input item yields exactly one record, unless the consumer stops iterating.
@@ -151,6 +166,8 @@ export class RequestManager {
     const wake = new Wakeup();
     let read = 0;
     let emitted = 0;
+    /** Rows read that are neither in a call nor finished: looking up the cache, or queued for a slot. */
+    let waiting = 0;
     let readerDone = false;
     let readerError: unknown;
     this.stats.reset(options.total ?? null);
@@ -176,21 +193,20 @@ export class RequestManager {
             this.stats.failure();
             wake.notify();
           } else {
-            // A row holds its slot until its call ends, not until its answer is cached: the
-            // cache write overlaps the next call, and the record is ready once it is stored.
-            void queue.add(
-              () =>
-                new Promise<void>((releaseSlot) => {
-                  void this.process(item, index, ctx, releaseSlot).then((record) => {
-                    ready.set(index, record);
-                    releaseSlot();
-                    wake.notify();
-                  });
-                }),
-            );
+            // The row looks itself up in the cache (or joins an identical row) before it queues
+            // for a slot, so that a slot is only ever held by a call.
+            waiting++;
+            const leftWaiting = () => {
+              waiting--;
+              wake.notify();
+            };
+            void this.process(item, { index, queue, leftWaiting }, ctx).then((record) => {
+              ready.set(index, record);
+              wake.notify();
+            });
           }
-          // Back-pressure: keep at most one window of queued work and of undelivered results.
-          while (!stop.signal.aborted && (queue.size >= concurrency || read - emitted >= this.orderWindow)) {
+          // Back-pressure: at most one window of rows not yet in a call, and of undelivered results.
+          while (!stop.signal.aborted && (waiting >= concurrency || read - emitted >= this.orderWindow)) {
             await wake.wait();
           }
         }
@@ -244,37 +260,36 @@ export class RequestManager {
   }
 
   /**
-   * One row: cache, de-duplication, the call with retries, then its record. Never throws.
-   * `releaseSlot` is called as soon as the row no longer needs a concurrency slot (its call has
-   * ended, or it waits on an identical call that holds a slot of its own).
+   * One row: de-duplication, cache, a slot for the call with retries, then its record. Never
+   * throws. The row leaves the waiting count (`row.leftWaiting`) once it needs no slot (it joined
+   * an identical row, or the cache answered) or once it has one.
    */
-  private async process(request: LLMRequest, index: number, ctx: RunContext, releaseSlot: () => void): Promise<ResultRecord> {
-    const started = Date.now();
+  private async process(request: LLMRequest, row: RowSlot, ctx: RunContext): Promise<ResultRecord> {
+    const timing: Timing = { started: Date.now() };
     const key = computeRequestHash(request, this.opts.provider.scope);
     let outcome: Outcome;
     let shared = false;
+    const existing = this.inflight.get(key);
     if (ctx.stop.aborted) {
+      row.leftWaiting();
       outcome = this.stopped(ctx, 0);
+    } else if (existing) {
+      shared = true;
+      row.leftWaiting();
+      outcome = await existing;
     } else {
-      const existing = this.inflight.get(key);
-      if (existing) {
-        shared = true;
-        releaseSlot();
-        outcome = await existing;
-      } else {
-        const p = this.lookupOrCall(request, key, ctx, releaseSlot);
-        this.inflight.set(key, p);
-        try {
-          outcome = await p;
-        } finally {
-          this.inflight.delete(key);
-        }
+      const p = this.lookupOrCall(request, key, ctx, row, timing);
+      this.inflight.set(key, p);
+      try {
+        outcome = await p;
+      } finally {
+        this.inflight.delete(key);
       }
     }
 
     const model = request.body.model;
-    const base = { custom_id: request.custom_id, line: request.line, latency_ms: Date.now() - started };
-    const id = `fastllm-${key.slice(3, 15)}-${index + 1}`;
+    const base = { custom_id: request.custom_id, line: request.line, latency_ms: timing.latencyMs ?? Date.now() - timing.started };
+    const id = `fastllm-${key.slice(3, 15)}-${row.index + 1}`;
     if (outcome.ok) {
       const usage = usageOf(outcome.response.body);
       const reused = outcome.cached || shared;
@@ -310,12 +325,23 @@ export class RequestManager {
       : { ok: false, code: 'cancelled', message: 'Not finished: the run was cancelled.', attempts };
   }
 
-  private async lookupOrCall(request: LLMRequest, key: string, ctx: RunContext, releaseSlot: () => void): Promise<Outcome> {
+  /**
+   * The cache's answer, or else the call's (made in a slot of `row.queue`, which the row leaves
+   * before its answer is written to the cache). Sets `timing.latencyMs` to the call's, when it made one.
+   */
+  private async lookupOrCall(
+    request: LLMRequest,
+    key: string,
+    ctx: RunContext,
+    row: RowSlot,
+    timing: Timing,
+  ): Promise<Outcome> {
     const { cache, cachePolicy } = this.opts;
     if (cache && cachePolicy === 'use') {
       try {
         const hit = await cache.get(key);
         if (hit) {
+          row.leftWaiting();
           return {
             ok: true,
             cached: true,
@@ -327,8 +353,14 @@ export class RequestManager {
         this.cacheFailed(ctx, 'Cache read failed, calling the API instead', e);
       }
     }
-    const outcome = await this.callWithRetries(request, ctx);
-    releaseSlot();
+    const outcome = await row.queue.add(async () => {
+      row.leftWaiting();
+      if (ctx.stop.aborted) return this.stopped(ctx, 0);
+      timing.started = Date.now();
+      const result = await this.callWithRetries(request, ctx);
+      timing.latencyMs = Date.now() - timing.started;
+      return result;
+    });
     if (outcome.ok && cache && cachePolicy !== 'bypass') {
       try {
         await cache.set(key, this.cacheEntry(request, outcome.response), this.opts.cacheTtlMs ?? undefined);

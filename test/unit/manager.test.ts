@@ -129,6 +129,39 @@ describe('RequestManager', () => {
     assert.equal(await other.count(), 0);
   });
 
+  test('cache lookups happen before a row takes a slot: slots are held by calls only, lookups stay within one window', async () => {
+    // A slow cache (10 ms a lookup) in front of calls of 20 ms, concurrency 4. Were a row to look
+    // itself up inside its slot, calls + lookups could never exceed 4 together.
+    const concurrency = 4;
+    const p = new ScriptedProvider(() => ({ latencyMs: 20 }));
+    const inner = new InMemoryCache();
+    await inner.set('unrelated', { request: {}, endpoint: { kind: 'chat', baseURL: 'x' }, response: {}, request_id: null, model: 'm', created: 0, expires: null, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } });
+    let lookups = 0;
+    let maxLookups = 0;
+    let maxBoth = 0;
+    const slow: CacheProvider = new Proxy(inner, {
+      get(target, prop) {
+        if (prop !== 'get') return Reflect.get(target, prop);
+        return async (key: string) => {
+          lookups++;
+          maxLookups = Math.max(maxLookups, lookups);
+          maxBoth = Math.max(maxBoth, lookups + p.inFlight);
+          await new Promise((r) => setTimeout(r, 10));
+          lookups--;
+          return target.get(key);
+        };
+      },
+    });
+    const records = await collect(manager(p, { cache: slow, concurrency }), prompts(40));
+    assert.equal(records.length, 40);
+    assert.ok(records.every((r, i) => r.error === null && content(r) === `echo: p${i}`));
+    assert.equal(p.calls.length, 40);
+    assert.equal(p.maxInFlight, concurrency, 'calls never exceed the concurrency, and reach it');
+    assert.ok(maxBoth > concurrency, `lookups overlapped calls (peak calls + lookups ${maxBoth})`);
+    assert.ok(maxLookups <= concurrency, `rows looking up at once stay within the window (${maxLookups})`);
+    assert.equal(await inner.count(), 41, 'every answer is stored');
+  });
+
   test('identical requests in flight at once make one call', async () => {
     const p = new ScriptedProvider(() => ({ latencyMs: 30 }));
     const m = manager(p, { concurrency: 10 });
