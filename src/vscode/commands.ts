@@ -1,8 +1,10 @@
 import * as vscode from 'vscode';
 
 /**
- * Every command of the extension: the one table that must match `contributes.commands` in
- * package.json (all in the category "FastLLM"). Titles live in package.json.
+ * The extension's main commands (category "FastLLM"; titles live in package.json). The Batch Jobs
+ * and Compare views register their own: BATCH_JOB_COMMANDS (./batchJobs.ts) and COMPARE_COMMAND
+ * (./compare.ts). Together they are `contributes.commands`, which the smoke test checks are all
+ * registered in a real VS Code.
  */
 export const COMMANDS = {
   /** Run Batch from File… `(uri?: Uri, options?: { confirm?: boolean })` → BatchSummary | undefined */
