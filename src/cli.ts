@@ -3,6 +3,7 @@
  *
  *   fastllm run INPUT [options]      run a .txt / .jsonl / .csv batch, write INPUT.results.jsonl
  *   fastllm cache stats|list|show KEY|delete KEY|clear [--cache FILE|redis://…]
+ *   fastllm cache reset [--cache FILE]
  *   fastllm batch submit|status|fetch|cancel …  OpenAI Batch API mode (src/cli/batch.ts)
  *   fastllm compare A.results.jsonl B.results.jsonl [--out DIFF.jsonl] [--json]
  *
@@ -18,14 +19,14 @@ import { runBatch } from './core/batch/runBatch';
 import { defaultResultsPath } from './core/batch/writer';
 import type { CacheProvider } from './core/cache/cacheProvider';
 import { describeCacheLocation, isRedisUrl, openCache as openCacheAt } from './core/cache/open';
-import { cacheResetHint } from './core/cache/sqlite';
+import { removeCacheFiles } from './core/cache/files';
 import { maskSecrets } from './core/log';
 import { RequestManager, type CachePolicy } from './core/manager';
 import type { PriceTable } from './core/pricing';
 import { ProgressTracker, summaryText } from './core/progress';
 import { createProvider } from './core/providers';
 import type { ResultRecord } from './core/types';
-import { apiKeyFromEnv, cacheLocation, number, openCache, positiveInt, redisOptions, stderrLogger, UsageError } from './cli/args';
+import { apiKeyFromEnv, cacheLocation, number, openCache, positiveInt, redisOptions, resetAdvice, stderrLogger, UsageError } from './cli/args';
 
 const VERSION = '0.1.0';
 
@@ -34,6 +35,7 @@ const USAGE = `fastllm ${VERSION} — run batches of LLM prompts against any Ope
 Usage:
   fastllm run INPUT [options]
   fastllm cache stats|list|show KEY|delete KEY|clear [--cache FILE|URL] [--filter TEXT]
+  fastllm cache reset [--cache FILE]   (deletes a cache file that cannot be opened or read)
   fastllm batch submit|status|fetch|cancel INPUT|JOB_ID   (OpenAI Batch API: see fastllm batch --help)
   fastllm compare A.results.jsonl B.results.jsonl [--out DIFF.jsonl] [--json]   (see fastllm compare --help)
 
@@ -220,9 +222,10 @@ async function cmdCache(argv: string[]): Promise<number> {
   const [sub, key] = positionals;
   const path = cacheLocation(values.cache);
   const redis = isRedisUrl(path);
-  if (!sub || !['stats', 'list', 'show', 'delete', 'clear'].includes(sub)) {
-    throw new UsageError('cache takes one of: stats, list, show KEY, delete KEY, clear');
+  if (!sub || !['stats', 'list', 'show', 'delete', 'clear', 'reset'].includes(sub)) {
+    throw new UsageError('cache takes one of: stats, list, show KEY, delete KEY, clear, reset');
   }
+  if (sub === 'reset') return await resetCache(path, redis);
   if ((sub === 'show' || sub === 'delete') && !key) throw new UsageError(`cache ${sub} takes a KEY (see fastllm cache list)`);
   if (!redis && !existsSync(path)) throw new UsageError(`no cache at ${path} (use --cache FILE)`);
   let cache: CacheProvider;
@@ -230,7 +233,7 @@ async function cmdCache(argv: string[]): Promise<number> {
     cache = redis ? await openCacheAt(path, redisOptions(values['cache-namespace'])) : await openCacheAt(path);
   } catch (e) {
     if (redis) throw new UsageError((e as Error).message);
-    throw new UsageError(`cannot open the cache ${path} (${(e as Error).message}); to reset the cache, ${cacheResetHint(path)}`);
+    throw new UsageError(`cannot open the cache ${path} (${(e as Error).message}); to reset the cache, ${resetAdvice(path)}`);
   }
   try {
     const filter = values.filter;
@@ -283,6 +286,26 @@ async function cmdCache(argv: string[]): Promise<number> {
   } finally {
     await cache.close();
   }
+}
+
+/**
+ * `fastllm cache reset`: deletes the SQLite file and its journals without opening them, so it works
+ * on a file too damaged to open (which `clear` cannot). Never a Redis cache: that is a team's.
+ */
+async function resetCache(path: string, redis: boolean): Promise<number> {
+  if (redis) throw new UsageError('cache reset deletes a local cache file; to empty a Redis cache, use fastllm cache clear --cache URL');
+  let removed: string[];
+  try {
+    removed = await removeCacheFiles(path);
+  } catch (e) {
+    throw new UsageError(`cannot reset the cache: ${(e as Error).message}`);
+  }
+  if (removed.length === 0) {
+    process.stderr.write(`no cache at ${path}\n`);
+    return 1;
+  }
+  process.stderr.write(`deleted ${removed.join(', ')}\n`);
+  return 0;
 }
 
 export async function main(argv: string[]): Promise<number> {

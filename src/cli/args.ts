@@ -3,6 +3,7 @@
  * the environment (never from a flag, which would land in shell history), the stderr logger, and
  * opening the cache named by `--cache` (a SQLite file or a Redis URL).
  */
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { CacheProvider } from '../core/cache/cacheProvider';
 import { isRedisUrl, openCache as openCacheAt } from '../core/cache/open';
@@ -53,6 +54,13 @@ export function redisOptions(namespace: string | undefined): { namespace: string
   return { namespace: namespace || process.env.FASTLLM_CACHE_NAMESPACE || 'fastllm', ...(password ? { password } : {}) };
 }
 
+/** How to reset the SQLite cache at `path`, for messages ("to reset the cache, <this>"). */
+export function resetAdvice(path: string): string {
+  // `cache reset` never deletes a directory, so do not point to it for one.
+  const isDirectory = statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  return isDirectory ? cacheResetHint(path) : `${cacheResetHint(path)} (fastllm cache reset --cache ${path} does that)`;
+}
+
 /** Opens the cache, or warns and returns undefined: a broken or unreachable cache never stops a run. */
 export async function openCache(path: string, logger: Logger, namespace?: string): Promise<CacheProvider | undefined> {
   try {
@@ -64,7 +72,7 @@ export async function openCache(path: string, logger: Logger, namespace?: string
       return undefined;
     }
     // A broken cache must not stop the run: go on without it, and say how to reset it.
-    logger.warn(`cannot open the cache ${path} (${(e as Error).message}); running without it. To reset the cache, ${cacheResetHint(path)}, or pass another --cache FILE.`);
+    logger.warn(`cannot open the cache ${path} (${(e as Error).message}); running without it. To reset the cache, ${resetAdvice(path)}, or pass another --cache FILE.`);
     return undefined;
   }
 }

@@ -1,8 +1,9 @@
 import * as path from 'node:path';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { ReaderOptions } from '../core/batch/common';
 import type { CacheProvider } from '../core/cache/cacheProvider';
+import { CACHE_FILE_SUFFIXES, removeCacheFiles } from '../core/cache/files';
 import type { RequestManager } from '../core/manager';
 import type { PriceTable } from '../core/pricing';
 import type { Provider } from '../core/providers/provider';
@@ -142,8 +143,12 @@ export class Engine extends Disposable {
         'Running without the cache: answers are neither reused nor saved. Reset Cache deletes the file and starts an empty cache.';
       void vscode.window.showWarningMessage(msg, 'Reset Cache').then(async (pick) => {
         if (!pick) return;
-        await this.resetCacheFile();
-        void vscode.window.showInformationMessage('FastLLM: the cache was reset. The next run starts an empty one.');
+        try {
+          await this.resetCacheFile();
+          void vscode.window.showInformationMessage('FastLLM: the cache was reset. The next run starts an empty one.');
+        } catch (error) {
+          void vscode.window.showErrorMessage(`FastLLM: could not reset the cache: ${(error as Error).message}`);
+        }
       });
       return undefined;
     }
@@ -153,7 +158,7 @@ export class Engine extends Disposable {
   async resetCacheFile(): Promise<void> {
     await this.closeCache();
     if (this.config.cacheRedisUrl) return; // never delete a team's cache from here: Clear Cache does
-    for (const suffix of ['', '-wal', '-shm', '-journal']) await rm(this.cachePath + suffix, { force: true, recursive: true });
+    await removeCacheFiles(this.cachePath);
     this.log.info(`Cache reset: ${this.cachePath}`);
   }
 
@@ -161,7 +166,7 @@ export class Engine extends Disposable {
   async cacheFileSize(): Promise<number | null> {
     if (this.config.cacheRedisUrl) return null;
     let total: number | null = null;
-    for (const suffix of ['', '-wal', '-shm', '-journal']) {
+    for (const suffix of CACHE_FILE_SUFFIXES) {
       try {
         total = (total ?? 0) + (await stat(this.cachePath + suffix)).size;
       } catch {

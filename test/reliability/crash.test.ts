@@ -3,7 +3,7 @@
  * then a rerun; two runs sharing one cache file at once; a corrupt or unusable cache file.
  */
 import assert from 'node:assert/strict';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -146,7 +146,7 @@ describe('crash and resume', () => {
   });
 
   describe('a cache that cannot be used: a clear message, the run goes on without it, and how to reset it', () => {
-    const cases: { name: string; make: (path: string) => void; expect: RegExp }[] = [
+    const cases: { name: string; make: (path: string) => void; expect: RegExp; directory?: boolean }[] = [
       {
         name: 'random bytes',
         make: (path) => writeFileSync(path, pseudoRandomBytes(64 * 1024, 7)),
@@ -157,6 +157,7 @@ describe('crash and resume', () => {
         name: 'a directory where the file should be (unreadable)',
         make: (path) => mkdirSync(path),
         expect: /unable to open|CANTOPEN|directory/i,
+        directory: true,
       },
     ];
     for (const c of cases) {
@@ -180,6 +181,30 @@ describe('crash and resume', () => {
         assert.equal(stats.code, 2, stats.stderr);
         assert.doesNotMatch(stats.stderr, /unexpected error/, 'fastllm cache says what is wrong instead of crashing');
         assert.match(stats.stderr, /to reset the cache, delete /i);
+        // `cache reset` deletes files, never a directory: it is pointed to only when it can help.
+        if (c.directory) assert.doesNotMatch(run.stderr + stats.stderr, /fastllm cache reset/);
+        else for (const out of [run.stderr, stats.stderr]) assert.match(out, /fastllm cache reset --cache /);
+
+        // The reset it points to: deletes the file (unopened), and the next run starts a sound cache.
+        // A directory is never deleted: a mistyped path must not cost anyone a folder.
+        const reset = await fastllm(['cache', 'reset', '--cache', cache], { cwd: sub });
+        if (c.directory) {
+          assert.equal(reset.code, 2, reset.stderr);
+          assert.match(reset.stderr, /is a directory, not a cache file; it was left alone/);
+          assert.ok(existsSync(cache), 'the directory is still there');
+          return;
+        }
+        assert.equal(reset.code, 0, reset.stderr);
+        assert.ok(reset.stderr.includes(cache), reset.stderr);
+        for (const suffix of ['', '-wal', '-shm', '-journal']) assert.ok(!existsSync(cache + suffix), `${cache}${suffix} is gone`);
+        server.reset();
+        const fresh = await fastllm(['run', input, '--base-url', server.url, '--cache', cache, '--quiet'], { cwd: sub });
+        assert.equal(fresh.code, 0, fresh.stderr);
+        assert.equal(fresh.stderr.trim(), '', 'no warning once the cache is reset');
+        assert.equal(server.count, 3);
+        const entries = await fastllm(['cache', 'stats', '--cache', cache, '--json'], { cwd: sub });
+        assert.equal((JSON.parse(entries.stdout) as { entries: number }).entries, 3);
+        assert.equal((await fastllm(['cache', 'reset', '--cache', join(sub, 'none.sqlite')], { cwd: sub })).code, 1, 'nothing to reset');
       });
     }
 
