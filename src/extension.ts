@@ -10,6 +10,7 @@ import { BatchCommand } from './vscode/batchCommand';
 import { BatchJobsController } from './vscode/batchJobs';
 import { registerCommands } from './vscode/commands';
 import { CompareController } from './vscode/compare';
+import { ComparePanel } from './vscode/comparePanel';
 import { Config } from './vscode/config';
 import { Engine } from './vscode/engine';
 import { Log } from './vscode/log';
@@ -32,7 +33,7 @@ export function activate(context: vscode.ExtensionContext): FastLLMApi {
   const runs = own(new RunTracker(context.workspaceState));
   const engine = own(new Engine(context, config, secrets, log, runs));
   const statusBar = own(new StatusBar(runs));
-  own(new CompareController(context.extensionUri, config, log));
+  const compare = own(new CompareController(context.extensionUri, config, log));
   own(new BatchJobsController(context.workspaceState, engine, config, secrets, log));
   const batch = new BatchCommand(engine, config, runs, log, context.workspaceState);
   const selection = new SelectionCommand(engine, config, runs, log);
@@ -54,6 +55,9 @@ export function activate(context: vscode.ExtensionContext): FastLLMApi {
     }),
     vscode.window.registerWebviewPanelSerializer(StatsPanel.viewType, {
       deserializeWebviewPanel: async (panel) => StatsPanel.revive(panel, uri, runs, log),
+    }),
+    vscode.window.registerWebviewPanelSerializer(ComparePanel.viewType, {
+      deserializeWebviewPanel: async (panel, state: unknown) => compare.revive(panel, state),
     }),
     vscode.window.registerWebviewPanelSerializer(CacheBrowserPanel.viewType, {
       deserializeWebviewPanel: async (panel, state: unknown) => CacheBrowserPanel.revive(panel, state, uri, engine, config, runs, log),

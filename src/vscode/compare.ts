@@ -1,8 +1,9 @@
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { compareResults, type CompareSummary, type DiffRow } from '../core/compare';
 import { DEFAULT_PRICES } from '../core/pricing';
-import { PREVIEW_CHARS, type CompareView } from '../webview/compareProtocol';
+import { parseCompareState, PREVIEW_CHARS, type CompareView } from '../webview/compareProtocol';
 import { ComparePanel } from './comparePanel';
 import type { Config } from './config';
 import { Disposable } from './dispose';
@@ -86,7 +87,33 @@ export class CompareController extends Disposable {
   async run(uri?: unknown, uris?: unknown): Promise<CompareOutcome | undefined> {
     const files = await this.pickFiles(uri, uris);
     if (!files) return undefined;
-    const [fileA, fileB] = files;
+    return this.compare(files[0], files[1]);
+  }
+
+  /**
+   * Takes over a Compare panel restored after a restart: its page shows the view it kept, and the
+   * two files it names are compared again, so that its rows open in the diff editor as before. If
+   * a file is gone, the kept view stays and a click says so.
+   */
+  async revive(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
+    const files = parseCompareState(state);
+    const missing = files ? [files.fileA, files.fileB].filter((f) => !path.isAbsolute(f) || !existsSync(f)) : [];
+    const pending = (reason: string) => () => void vscode.window.showInformationMessage(`FastLLM: ${reason}`);
+    const why = !files
+      ? 'this comparison was not kept: compare the files again.'
+      : missing.length
+        ? `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} gone: this view is what was kept; compare the files again.`
+        : 'comparing the files again, one moment…';
+    ComparePanel.revive(panel, this.extensionUri, this.log, pending(why));
+    if (!files || missing.length) {
+      this.log.info(`Compare: restored a panel without comparing again (${why})`);
+      return;
+    }
+    await this.compare(files.fileA, files.fileB, false);
+  }
+
+  /** Compares two results files and shows the outcome in the Compare panel (revealing it unless `reveal` is false). */
+  private async compare(fileA: string, fileB: string, reveal = true): Promise<CompareOutcome | undefined> {
     const nameA = this.label(fileA, fileB);
     const nameB = this.label(fileB, fileA);
     let summary: CompareSummary;
@@ -105,13 +132,13 @@ export class CompareController extends Disposable {
       return undefined;
     }
     const uriPairs = this.docs.add(summary.rows, nameA, nameB);
-    const view = toView(summary, nameA, nameB);
+    const view = toView(summary, { nameA, nameB, fileA, fileB });
     const openDiff = (i: number) => {
       const row = summary.rows[i];
       const pair = uriPairs[i];
       if (row && pair) void this.openDiff(row, pair, nameA, nameB);
     };
-    ComparePanel.show(this.extensionUri, this.log, openDiff).show(view);
+    ComparePanel.show(this.extensionUri, this.log, openDiff, reveal).show(view);
     this.log.info(
       `Compare ${fileA} ↔ ${fileB}: same ${summary.same}, differ ${summary.differ}, only in A ${summary.onlyA}, only in B ${summary.onlyB}, failed ${summary.failed}.`,
     );
@@ -165,10 +192,9 @@ function preview(text: string | null): string | null {
   return text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS - 1)}…` : text;
 }
 
-function toView(s: CompareSummary, nameA: string, nameB: string): CompareView {
+function toView(s: CompareSummary, files: Pick<CompareView, 'nameA' | 'nameB' | 'fileA' | 'fileB'>): CompareView {
   return {
-    nameA,
-    nameB,
+    ...files,
     a: s.a,
     b: s.b,
     same: s.same,

@@ -17,14 +17,27 @@ export class ComparePanel extends Disposable {
   private busy = false;
   private ready = false;
 
-  /** Shows the panel, creating it if needed. `openDiff` is called with a listed row's index. */
-  static show(extensionUri: vscode.Uri, log: Log, openDiff: (index: number) => void): ComparePanel {
+  /**
+   * Shows the panel, creating it if needed (`reveal: false` leaves an open one where it is).
+   * `openDiff` is called with a listed row's index.
+   */
+  static show(extensionUri: vscode.Uri, log: Log, openDiff: (index: number) => void, reveal = true): ComparePanel {
     if (ComparePanel.current) {
       ComparePanel.current.openDiff = openDiff;
-      ComparePanel.current.panel.reveal(undefined, false);
+      if (reveal) ComparePanel.current.panel.reveal(undefined, false);
       return ComparePanel.current;
     }
     const panel = vscode.window.createWebviewPanel(ComparePanel.viewType, 'FastLLM Compare', vscode.ViewColumn.Active, webviewOptions(extensionUri));
+    return (ComparePanel.current = new ComparePanel(panel, extensionUri, log, openDiff));
+  }
+
+  /**
+   * Takes over a panel VS Code restored after a restart. Its page shows the view it kept until the
+   * host sends a new one; until then `openDiff` is what a click does.
+   */
+  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, log: Log, openDiff: (index: number) => void): ComparePanel {
+    ComparePanel.current?.dispose();
+    panel.webview.options = webviewOptions(extensionUri);
     return (ComparePanel.current = new ComparePanel(panel, extensionUri, log, openDiff));
   }
 
@@ -59,7 +72,9 @@ export class ComparePanel extends Disposable {
         if (msg.type === 'ready') {
           this.ready = true;
           this.post();
-        } else if (this.view && msg.index < this.view.rows.length) {
+        } else if (!this.view || msg.index < this.view.rows.length) {
+          // Before a view is sent (a restored panel), the page shows the one it kept; the
+          // controller's openDiff checks the index against it.
           this.openDiff(msg.index);
         }
       }),

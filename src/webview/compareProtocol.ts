@@ -27,6 +27,9 @@ export interface CompareView extends Omit<CompareSummary, 'rows'> {
   /** File names, for the heading. */
   nameA: string;
   nameB: string;
+  /** The files' full paths: the page keeps them (with the rest of the view) so that a restart can compare them again. */
+  fileA: string;
+  fileB: string;
   rows: CompareRowView[];
 }
 
@@ -47,6 +50,14 @@ export function parseComparePageMessage(x: unknown): ComparePageMessage | undefi
   if (m.type === 'ready') return { type: 'ready' };
   if (m.type === 'openDiff' && typeof m.index === 'number' && Number.isInteger(m.index) && m.index >= 0) return { type: 'openDiff', index: m.index };
   return undefined;
+}
+
+/** The two files named by a state the page saved with `setState` (its last view), if it is well formed. */
+export function parseCompareState(x: unknown): { fileA: string; fileB: string } | undefined {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return undefined;
+  const { fileA, fileB } = x as Record<string, unknown>;
+  const ok = (f: unknown): f is string => typeof f === 'string' && f.length > 0 && f.length <= 4096 && !f.includes('\0');
+  return ok(fileA) && ok(fileB) ? { fileA, fileB } : undefined;
 }
 
 /** Element ids of the page (each also a `data-testid`), for the UI tests. */

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { Dialog, Frame, Page } from 'playwright-core';
 import { ui } from './context.mjs';
 import { HOSTILE, HOSTILE_FILLER, HOSTILE_MARK, RELOAD_ROWS } from './fixtures.mjs';
-import { cacheFileOf, EXTENSION_ID, extensionLog, rawLines, results, until, waitForBatch, workbench, type ResultLine } from './helpers.mjs';
+import { cacheFileOf, EXTENSION_ID, extensionLog, rawLines, reloadWindow, results, until, waitForBatch, workbench, type ResultLine } from './helpers.mjs';
 
 /** What an uninterrupted run and a resumed one must agree on (not ids, timing or `cached`). */
 function essence(r: ResultLine & { line?: number }) {
@@ -21,15 +21,6 @@ function essence(r: ResultLine & { line?: number }) {
 function promptOf(body: unknown): string {
   const messages = (body as { messages?: { role: string; content: string }[] }).messages ?? [];
   return messages.filter((m) => m.role === 'user').at(-1)?.content ?? '';
-}
-
-/** Reloads the window with VS Code's own command and waits until the extension is back. */
-async function reloadWindow(page: Page): Promise<void> {
-  const navigated = page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame(), timeout: 30_000 });
-  // The palette may go away under our feet when the page unloads.
-  await workbench().runCommand('Developer: Reload Window').catch(() => undefined);
-  await navigated;
-  await workbench().ready(EXTENSION_ID);
 }
 
 /**

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Frame } from 'playwright-core';
 import { ui } from './context.mjs';
 import { XSS } from './fixtures.mjs';
-import { EXTENSION_ID, readmeScreenshot, until, workbench } from './helpers.mjs';
+import { EXTENSION_ID, extensionLog, readmeScreenshot, reloadWindow, until, workbench } from './helpers.mjs';
 
 const FILE_A = 'answers-v1.results.jsonl';
 const FILE_B = 'answers-v2.results.jsonl';
@@ -102,5 +102,26 @@ describe('Compare Two Results Files', () => {
     await until(page, async () => (await text()).includes('Why cache LLM answers: answer 2.'), "A's answer");
     await until(page, async () => (await text()).includes('Caching saves money and time:') && (await text()).includes('identical requests are answered locally.'), "B's answer");
     await workbench().tab(`q2: ${FILE_A} ↔ ${FILE_B}`).waitFor();
+  });
+
+  it('after a window reload the panel is back: it compares its files again, and its rows still open their diff', async function () {
+    this.timeout(120_000);
+    const { page } = ui();
+    const compared = () => extensionLog().split(`${FILE_A} ↔ `).length - 1;
+    const before = compared();
+    assert.ok(before >= 1, 'the comparison above was logged');
+    await reloadWindow(page);
+    // The restored page shows what it kept at once; the host then compares the two files again.
+    const restored = await workbench().webview('[data-testid="compare-root"]');
+    await until(page, async () => (await restored.locator('[data-testid="compare-count-differ"]').getAttribute('data-value')) === '2', 'the restored counts');
+    await until(page, () => compared() > before, 'the files compared again after the reload', 30_000);
+    assert.equal(await restored.locator('[data-testid="compare-status"]').innerText(), '4 rows differ');
+    assert.deepEqual(await restored.locator('[data-testid="compare-row-id"]').allInnerTexts(), ['q2', 'q3', 'q7', 'q9']);
+    // A row not opened before the reload: its answers come from the new comparison.
+    await restored.locator('[data-testid="compare-row"][data-kind="differ"]').nth(1).click();
+    const diff = page.locator('.monaco-diff-editor', { hasText: 'Batching amortises overhead.' }).first();
+    await diff.waitFor({ state: 'visible', timeout: 20_000 });
+    assert.ok((await diff.innerText()).replace(/\u00a0/g, ' ').includes('Why batch requests: answer 7.'), "A's answer in the diff");
+    await workbench().tab(`q7: ${FILE_A} ↔ ${FILE_B}`).waitFor();
   });
 });

@@ -135,3 +135,12 @@ export function rawLines(name: string): string[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8').split('\n');
 }
+
+/** Reloads the window with VS Code's own command and waits until the extension is back. */
+export async function reloadWindow(page: Page): Promise<void> {
+  const navigated = page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame(), timeout: 30_000 });
+  // The palette may go away under our feet when the page unloads.
+  await workbench().runCommand('Developer: Reload Window').catch(() => undefined);
+  await navigated;
+  await workbench().ready(EXTENSION_ID);
+}
