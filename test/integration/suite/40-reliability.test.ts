@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { FakeServer } from '../../support/fakeServer';
 import { MAX_PAGE_SIZE, parseCachePageMessage, parseCachePageState, parseStatsPageMessage } from '../../../src/webview/protocol';
+import { parseCompareState } from '../../../src/webview/compareProtocol';
 import { mediaRoot, pageHtml, webviewOptions } from '../../../src/vscode/panels/html';
 import { answerOf, api, readResults, useFakeServer, workspaceDir, wsFile } from './helpers';
 
@@ -184,6 +185,13 @@ describe('security: what the host accepts from a webview page', () => {
     assert.deepEqual(parseCachePageState({ filter: 5, offset: -1, limit: 1e9 }), fallback);
     assert.deepEqual(parseCachePageState('{"filter":"x"}'), fallback);
     assert.deepEqual(parseCachePageState({ filter: 'a', offset: 50, limit: 25, apiKey: 'sk-x' }), { filter: 'a', offset: 50, limit: 25 });
+    // The Compare page's kept view: only two file paths are taken from it, and only if well formed.
+    assert.equal(parseCompareState({ fileA: '/w/a.jsonl' }), undefined);
+    assert.equal(parseCompareState({ fileA: '/w/a.jsonl', fileB: 7 }), undefined);
+    assert.equal(parseCompareState({ fileA: '/w/a\0.jsonl', fileB: '/w/b.jsonl' }), undefined);
+    assert.equal(parseCompareState({ fileA: 'x'.repeat(5000), fileB: '/w/b.jsonl' }), undefined);
+    assert.equal(parseCompareState(['/w/a.jsonl', '/w/b.jsonl']), undefined);
+    assert.deepEqual(parseCompareState({ fileA: '/w/a.jsonl', fileB: '/w/b.jsonl', rows: [], apiKey: 'sk-x' }), { fileA: '/w/a.jsonl', fileB: '/w/b.jsonl' });
   });
 
   it('pages get a strict CSP and load resources from dist/media only', () => {
