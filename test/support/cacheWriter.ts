@@ -1,21 +1,27 @@
 /**
- * A child process for test/unit/cache-processes.test.ts: writes entries into a shared SQLite cache
- * while reading it back, to prove two processes can use one file at once.
+ * A child process for the tests that share one cache between processes (test/unit/cache-processes
+ * .test.ts on an SQLite file, test/unit/cache-redis.test.ts on a Redis server): writes entries while
+ * reading them back, several writes in flight at once, as the RequestManager would issue them.
  *
- * Usage: node --import tsx test/support/cacheWriter.ts <file> <writer-name> <count>
+ * Usage: node --import tsx test/support/cacheWriter.ts <file|redis-url> <writer-name> <count> [--namespace NS] [--shared]
+ * `--shared` also writes the keys `shared-<i>` (every 50th entry), which every writer writes.
  * Prints one JSON line `{"written":n,"reads":n}` and exits 0, or prints the error and exits 1.
  */
-import { SqliteCache } from '../../src/core/cache/sqlite';
+import { parseArgs } from 'node:util';
+import { openCache } from '../../src/core/cache/open';
 import type { CacheEntry } from '../../src/core/types';
 
 async function main(): Promise<void> {
-  const [file, name, countText] = process.argv.slice(2);
-  if (!file || !name || !countText) throw new Error('usage: cacheWriter.ts <file> <writer-name> <count>');
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { namespace: { type: 'string' }, shared: { type: 'boolean' } },
+  });
+  const [location, name, countText] = positionals;
+  if (!location || !name || !countText) throw new Error('usage: cacheWriter.ts <file|redis-url> <writer-name> <count> [--namespace NS] [--shared]');
   const count = Number(countText);
-  const cache = await SqliteCache.open(file);
+  const cache = await openCache(location, values.namespace ? { namespace: values.namespace } : {});
   let reads = 0;
   try {
-    // Several writes in flight at once, as the RequestManager would issue them.
     const inFlight = 8;
     for (let start = 0; start < count; start += inFlight) {
       const batch: Promise<unknown>[] = [];
@@ -31,6 +37,8 @@ async function main(): Promise<void> {
           usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
         };
         batch.push(cache.set(`${name}-${i}`, entry));
+        // Every writer also writes the same shared keys: the last write wins, whole.
+        if (values.shared && i % 50 === 0) batch.push(cache.set(`shared-${i}`, { ...entry, model: name }));
       }
       await Promise.all(batch);
       // Read back what this writer wrote, and look at the whole cache as the browser would.

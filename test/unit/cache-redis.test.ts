@@ -161,11 +161,11 @@ describe('RedisCache specifics', { skip }, () => {
   });
 
   it('two processes write one Redis cache at once', async () => {
-    const writer = resolve(__dirname, '../support/redisCacheWriter.ts');
+    const writer = resolve(__dirname, '../support/cacheWriter.ts');
     const perWriter = 400;
     const run = (name: string) =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', writer, server.url, 'procs', name, String(perWriter)], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, ['--import', 'tsx', writer, server.url, name, String(perWriter), '--namespace', 'procs', '--shared'], { stdio: ['ignore', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
