@@ -121,31 +121,28 @@ function fetchDirect(fetchFn: Fetch | undefined, url: RequestInfo, init: Request
   return (fetchFn ?? fetch).call(undefined, url, { ...init, method });
 }
 
-/** Keeps the whole error body, for servers whose errors are not `{error: {message}}` (vLLM, FastAPI). */
-class Client extends OpenAI {
-  protected override makeStatusError(...args: StatusErrorArgs): APIError {
-    const err = super.makeStatusError(...args);
-    rawErrorBodies.set(err, args[1] ?? args[2]);
-    return err;
-  }
+/**
+ * The SDK client as we use it (for OpenAI and for Azure alike): keeps the whole error body, for
+ * servers whose errors are not `{error: {message}}` (vLLM, FastAPI), and fetches through
+ * {@link fetchDirect}.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a mixin's constructor takes any arguments
+function tuned<Base extends new (...args: any[]) => OpenAI>(SdkClient: Base) {
+  return class extends SdkClient {
+    protected override makeStatusError(...args: StatusErrorArgs): APIError {
+      const err = super.makeStatusError(...args);
+      rawErrorBodies.set(err, args[1] ?? args[2]);
+      return err;
+    }
 
-  override fetchWithTimeout(url: RequestInfo, init: RequestInit | undefined): Promise<Response> {
-    return fetchDirect(this._options.fetch as Fetch | undefined, url, init);
-  }
+    override fetchWithTimeout(url: RequestInfo, init: RequestInit | undefined): Promise<Response> {
+      return fetchDirect(this._options.fetch as Fetch | undefined, url, init);
+    }
+  };
 }
 
-/** The same, for Azure. */
-class AzureClient extends AzureOpenAI {
-  protected override makeStatusError(...args: StatusErrorArgs): APIError {
-    const err = super.makeStatusError(...args);
-    rawErrorBodies.set(err, args[1] ?? args[2]);
-    return err;
-  }
-
-  override fetchWithTimeout(url: RequestInfo, init: RequestInit | undefined): Promise<Response> {
-    return fetchDirect(this._options.fetch as Fetch | undefined, url, init);
-  }
-}
+const Client = tuned(OpenAI);
+const AzureClient = tuned(AzureOpenAI);
 
 function headerRecord(headers: Headers | undefined): Record<string, string> {
   const out: Record<string, string> = {};
