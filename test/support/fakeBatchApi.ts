@@ -46,16 +46,29 @@ interface FakeJob {
   polls: number;
 }
 
+/** Options of {@link startFakeBatchApi}. */
+export interface FakeBatchApiOptions {
+  /**
+   * Play Azure OpenAI's classic API: Files and Batches under `/openai`, `api-version` required on
+   * every call, the key in `api-key`, endpoints without `/v1`, and every line of a job naming the
+   * deployment as its model (a job that does not is refused, as Azure fails it).
+   */
+  azure?: { apiVersion: string; deployment: string };
+}
+
 export interface FakeBatchApi {
-  /** `http://127.0.0.1:PORT/v1`. */
+  /** `http://127.0.0.1:PORT/v1`; with `azure`, `http://127.0.0.1:PORT/openai/deployments/<deployment>`. */
   readonly url: string;
   /** Decides how each new job ends (0-based job index). @default () => ({}) */
   plan: (index: number, lines: BatchInputLine[]) => FakeBatchPlan;
-  /** Requests by `METHOD path-pattern`, e.g. `POST /v1/files`, `GET /v1/batches/:id`, `POST /v1/chat/completions`. */
+  /**
+   * Requests by `METHOD path-pattern`, e.g. `POST /v1/files`, `GET /v1/batches/:id`, `POST /v1/chat/completions`
+   * (Azure's `/openai/files`… are counted under the same `/v1` names).
+   */
   readonly counts: Readonly<Record<string, number>>;
   /** The jobs created, oldest first. */
   jobs(): { batch: BatchObject; lines: BatchInputLine[] }[];
-  /** The `Authorization` headers seen. */
+  /** The `Authorization` headers seen (with `azure`, the `api-key` headers). */
   readonly authHeaders: string[];
   reset(): void;
   close(): Promise<void>;
@@ -88,7 +101,8 @@ function echoAnswer(body: Record<string, unknown>, n: number): unknown {
   };
 }
 
-export async function startFakeBatchApi(): Promise<FakeBatchApi> {
+export async function startFakeBatchApi(options: FakeBatchApiOptions = {}): Promise<FakeBatchApi> {
+  const azure = options.azure;
   const files = new Map<string, FakeFile>();
   const jobs: FakeJob[] = [];
   let counts: Record<string, number> = {};
@@ -176,11 +190,18 @@ export async function startFakeBatchApi(): Promise<FakeBatchApi> {
 
   const handle = async (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const path = url.pathname;
+    let path = url.pathname;
+    if (azure) {
+      // Azure answers a missing or unknown api-version with 404, and a key in the wrong header with 401.
+      if (url.searchParams.get('api-version') !== azure.apiVersion) return json(res, 404, { error: { code: '404', message: 'Resource not found' } });
+      if (!req.headers['api-key'] || req.headers.authorization) return json(res, 401, { error: { code: '401', message: 'Access denied due to missing or invalid api-key.' } });
+      if (!/^\/openai\/(files|batches)(\/|$)/.test(path)) return json(res, 404, { error: { code: '404', message: 'Resource not found' } });
+      path = path.replace(/^\/openai/, '/v1');
+    }
     const pattern = path.replace(/^(\/v1\/(?:files|batches))\/[^/]+/, '$1/:id');
     const name = `${req.method} ${pattern}`;
     counts[name] = (counts[name] ?? 0) + 1;
-    authHeaders.push(String(req.headers.authorization ?? ''));
+    authHeaders.push(String((azure ? req.headers['api-key'] : req.headers.authorization) ?? ''));
 
     if (req.method === 'POST' && (path === '/v1/chat/completions' || path === '/v1/embeddings')) {
       return json(res, 200, echoAnswer(JSON.parse(body.toString('utf8')) as Record<string, unknown>, seq++));
@@ -207,6 +228,12 @@ export async function startFakeBatchApi(): Promise<FakeBatchApi> {
       if (!f) return notFound(res, 'file');
       if (p.completion_window !== '24h') return json(res, 400, { error: { message: 'completion_window must be 24h', code: 'invalid_value' } });
       const lines = f.content.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as BatchInputLine);
+      if (azure) {
+        const bad = lines.findIndex((l) => l.url !== p.endpoint || l.body.model !== azure.deployment || l.url.startsWith('/v1'));
+        if (p.endpoint.startsWith('/v1') || bad >= 0) {
+          return json(res, 400, { error: { code: 'invalid_request', message: `line ${bad + 1}: url must be the job's endpoint without /v1, model the deployment ${azure.deployment} (fake)` } });
+        }
+      }
       const created = now();
       const batch: BatchObject = {
         id: `batch_${++seq}`,
@@ -262,6 +289,8 @@ export async function startFakeBatchApi(): Promise<FakeBatchApi> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
-  (api as { url: string }).url = `http://127.0.0.1:${port}/v1`;
+  (api as { url: string }).url = azure
+    ? `http://127.0.0.1:${port}/openai/deployments/${encodeURIComponent(azure.deployment)}`
+    : `http://127.0.0.1:${port}/v1`;
   return api;
 }

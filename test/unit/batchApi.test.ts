@@ -241,4 +241,47 @@ describe('Batch API mode', () => {
     assert.deepEqual(half, { m: { input: 1, output: 4 } });
     assert.equal(costOf('gpt-4o-mini', 1e6, 1e6, batchPrices()), costOf('gpt-4o-mini', 1e6, 1e6) / 2);
   });
+
+  test('Azure OpenAI (classic API): files and batches under /openai with api-version and api-key, the deployment as every line\'s model', async () => {
+    const azureApi = await startFakeBatchApi({ azure: { apiVersion: '2024-10-21', deployment: 'gpt-4o-mini-batch' } });
+    try {
+      // A local URL is not recognised as Azure's, so say it (a *.openai.azure.com URL is detected).
+      const azure = { apiVersion: '2024-10-21' };
+      const az = new BatchApiClient({ apiKey: KEY, baseURL: azureApi.url, azure });
+      assert.equal(az.deployment, 'gpt-4o-mini-batch');
+      assert.equal(az.endpointUrl('chat'), '/chat/completions');
+      const detected = new BatchApiClient({ apiKey: KEY, baseURL: 'https://res.openai.azure.com/openai/deployments/dep%201/' });
+      assert.deepEqual([detected.azure, detected.deployment, detected.baseURL], [azure, 'dep 1', 'https://res.openai.azure.com/openai']);
+      assert.equal(new BatchApiClient({ apiKey: KEY, baseURL: 'https://res.openai.azure.com/openai/v1' }).azure, undefined, 'the v1 API is plain OpenAI');
+
+      const input = inputOf(['uno', 'dos', 'tres']);
+      const cache = new InMemoryCache();
+      const liveScope = createProvider({ apiKey: KEY, baseURL: azureApi.url, azure }).scope;
+      // Rows name a model of their own: on an Azure deployment the line names the deployment.
+      const state = await submitBatch({ input, reader: { defaults: { model: 'gpt-4o-mini' } }, client: az, scope: liveScope, cache });
+      assert.equal(state.jobs.length, 1);
+      assert.equal(state.jobs[0]!.model, 'gpt-4o-mini-batch');
+      const [job] = azureApi.jobs();
+      assert.equal(job!.batch.endpoint, '/chat/completions');
+      assert.deepEqual(job!.lines.map((l) => [l.url, l.body.model]), [['/chat/completions', 'gpt-4o-mini-batch'], ['/chat/completions', 'gpt-4o-mini-batch'], ['/chat/completions', 'gpt-4o-mini-batch']]);
+      assert.ok(azureApi.authHeaders.length > 0 && azureApi.authHeaders.every((h) => h === KEY), 'the key went in api-key');
+
+      await waitForJobs(state, az, fast);
+      const summary = await fetchResults({ state, client: az, cache });
+      assert.deepEqual([summary.records, summary.succeeded], [3, 3]);
+      assert.deepEqual(readRecords(summary.out).map(answer), ['echo: uno', 'echo: dos', 'echo: tres']);
+      assert.equal(azureApi.counts['GET /v1/files/:id/content'], 1);
+      // Cached under the key a live run on that deployment computes.
+      const { readBatch } = await import('../../src/core/batch/readers');
+      for await (const item of readBatch(input, { defaults: { model: 'gpt-4o-mini' } })) {
+        if (item.kind !== 'invalid') assert.ok(await cache.has(computeRequestHash(item, liveScope)));
+      }
+
+      // Without Azure's conventions the same server refuses every call.
+      const plain = new BatchApiClient({ apiKey: KEY, baseURL: azureApi.url.replace(/\/deployments\/.*$/, '') });
+      await assert.rejects(submitBatch({ input: inputOf(['x']), reader: { defaults: { model: 'm' } }, client: plain, scope: liveScope }), /HTTP 404/);
+    } finally {
+      await azureApi.close();
+    }
+  });
 });

@@ -1,5 +1,6 @@
 /**
- * A small client for OpenAI's Files and Batches endpoints, on `fetch`.
+ * A small client for OpenAI's Files and Batches endpoints, on `fetch` (and Azure OpenAI's, whose
+ * classic API differs in its URLs and key header).
  *
  * Why not the `openai` SDK, which the live provider uses: the extension host imports this module
  * from `dist/extension.js` (the batch job list polls without loading the engine bundle), and the
@@ -15,6 +16,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { maskSecrets } from '../log';
+import { DEFAULT_AZURE_API_VERSION, isAzureBaseURL } from '../providers/azure';
+import { ENDPOINT_URLS, type EndpointKind } from '../types';
 import type { BatchObject, FileObject } from './types';
 
 /** Options of {@link BatchApiClient}. */
@@ -33,6 +36,12 @@ export interface BatchApiClientOptions {
   timeoutMs?: number;
   /** The fetch to use. @default globalThis.fetch */
   fetch?: typeof fetch;
+  /**
+   * Azure OpenAI's classic API: `api-key` instead of `Authorization`, `api-version` on every
+   * call, Files and Batches under `…/openai`, endpoints without `/v1`.
+   * @default detected from the base URL (see isAzureBaseURL), with its default API version
+   */
+  azure?: { apiVersion: string };
 }
 
 /** A failed Files/Batches call. `status` is undefined when no response came. */
@@ -50,7 +59,7 @@ export class BatchApiError extends Error {
 /** Options of {@link BatchApiClient.createBatch}. */
 export interface CreateBatchOptions {
   inputFileId: string;
-  /** `/v1/chat/completions` or `/v1/embeddings`. */
+  /** `/v1/chat/completions` or `/v1/embeddings` (on Azure without `/v1`): see {@link BatchApiClient.endpointUrl}. */
   endpoint: string;
   /** @default '24h' (the only window OpenAI offers) */
   completionWindow?: string;
@@ -59,14 +68,31 @@ export interface CreateBatchOptions {
 }
 
 export class BatchApiClient {
+  /** Where the Files and Batches endpoints are: the base URL, or for Azure its `…/openai` root. */
   readonly baseURL: string;
+  /** Azure's API version, when the endpoint is a classic Azure OpenAI one. */
+  readonly azure: { apiVersion: string } | undefined;
+  /**
+   * The Azure deployment named in the base URL (`…/openai/deployments/<name>`): every request
+   * line names it as its model, since an Azure batch runs on one deployment.
+   */
+  readonly deployment: string | undefined;
   private readonly fetchFn: typeof fetch;
   private readonly timeoutMs: number;
 
   constructor(private readonly options: BatchApiClientOptions) {
-    this.baseURL = (options.baseURL ?? 'https://api.openai.com/v1').trim().replace(/\/+$/, '');
+    const base = (options.baseURL ?? 'https://api.openai.com/v1').trim().replace(/\/+$/, '');
+    this.azure = options.azure ?? (isAzureBaseURL(base) ? { apiVersion: DEFAULT_AZURE_API_VERSION } : undefined);
+    const deployment = this.azure ? /^(.*?)\/deployments\/([^/?#]+)/.exec(base) : null;
+    this.baseURL = deployment ? deployment[1]! : base;
+    this.deployment = deployment ? decodeURIComponent(deployment[2]!) : undefined;
     this.fetchFn = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs ?? 60_000;
+  }
+
+  /** The `url` of a request line, and the `endpoint` of a job, for requests of `kind`. */
+  endpointUrl(kind: EndpointKind): string {
+    return this.azure ? ENDPOINT_URLS[kind].replace(/^\/v1(?=\/)/, '') : ENDPOINT_URLS[kind];
   }
 
   /** Uploads a JSONL file with purpose `batch`. */
@@ -120,14 +146,16 @@ export class BatchApiClient {
     o: { body?: BodyInit; json?: boolean; signal?: AbortSignal; noTimeout?: boolean },
   ): Promise<Response> {
     const headers: Record<string, string> = { ...this.options.headers, accept: 'application/json' };
-    if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
+    if (this.options.apiKey && this.azure) headers['api-key'] = this.options.apiKey;
+    else if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
     if (this.options.organization) headers['openai-organization'] = this.options.organization;
     if (this.options.project) headers['openai-project'] = this.options.project;
     if (o.json) headers['content-type'] = 'application/json';
     const signals = [o.signal, o.noTimeout ? undefined : AbortSignal.timeout(this.timeoutMs)].filter((s): s is AbortSignal => !!s);
     let res: Response;
     try {
-      res = await this.fetchFn(`${this.baseURL}${path}`, {
+      const version = this.azure ? `${path.includes('?') ? '&' : '?'}api-version=${encodeURIComponent(this.azure.apiVersion)}` : '';
+      res = await this.fetchFn(`${this.baseURL}${path}${version}`, {
         method,
         headers,
         body: o.body,

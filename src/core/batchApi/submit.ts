@@ -17,7 +17,7 @@ import type { CacheProvider } from '../cache/cacheProvider';
 import { computeRequestHash } from '../hash';
 import { silentLogger, type Logger } from '../log';
 import type { EndpointScope } from '../providers/provider';
-import { ENDPOINT_URLS, type EndpointKind, type LLMRequest } from '../types';
+import type { EndpointKind, LLMRequest } from '../types';
 import type { BatchApiClient } from './client';
 import { applyBatch, statePathFor, writeState, type BatchState, type JobState } from './state';
 import type { BatchInputLine } from './types';
@@ -58,13 +58,17 @@ interface Part {
   ranges: [number, number][];
 }
 
-/** The body as a batch line carries it: no streaming flags, none of our `_` fields. */
-function batchBody(request: LLMRequest): Record<string, unknown> {
+/**
+ * The body as a batch line carries it: no streaming flags, none of our `_` fields; on an Azure
+ * deployment, that deployment as the model (as a live call to its URL would use it).
+ */
+function batchBody(request: LLMRequest, deployment: string | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(request.body)) {
     if (k === 'stream' || k === 'stream_options' || k.startsWith('_')) continue;
     out[k] = v;
   }
+  if (deployment) out.model = deployment;
   return out;
 }
 
@@ -133,10 +137,10 @@ export async function submitBatch(options: SubmitBatchOptions): Promise<BatchSta
         state.cachedRows++;
         continue;
       }
-      const line: BatchInputLine = { custom_id: item.custom_id, method: 'POST', url: ENDPOINT_URLS[item.kind], body: batchBody(item) };
+      const line: BatchInputLine = { custom_id: item.custom_id, method: 'POST', url: options.client.endpointUrl(item.kind), body: batchBody(item, options.client.deployment) };
       const text = JSON.stringify(line) + '\n';
       const bytes = Buffer.byteLength(text);
-      const model = String(item.body.model ?? '');
+      const model = options.client.deployment ?? String(item.body.model ?? '');
       const group = `${item.kind}\u0000${model}`;
       let part = open.get(group);
       if (!part || part.requests + 1 > maxRequests || (part.requests > 0 && part.bytes + bytes > maxBytes)) {
@@ -164,7 +168,7 @@ export async function submitBatch(options: SubmitBatchOptions): Promise<BatchSta
       const batch = await options.client.createBatch(
         {
           inputFileId: file.id,
-          endpoint: ENDPOINT_URLS[part.kind],
+          endpoint: options.client.endpointUrl(part.kind),
           completionWindow: '24h',
           metadata: { fastllm_input: basename(input).slice(0, 500), fastllm_part: `${i + 1}/${parts.length}` },
         },
