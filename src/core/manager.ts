@@ -70,6 +70,8 @@ export class RunStoppedError extends Error {
 interface RunContext {
   /** Aborted on cancellation, on a fatal error, or when the consumer stops early. */
   stop: AbortSignal;
+  /** Its `concurrency` slots: a row takes one for its call (with retries) only. */
+  queue: PQueue;
   limiter: RateLimiter;
   /** Set when a 401/403 stopped the run. */
   fatal?: RunStoppedError;
@@ -78,10 +80,9 @@ interface RunContext {
   cacheFailures: number;
 }
 
-/** A row's place in its run: its index, and the queue whose slots its call takes. */
+/** A row's place in its run. */
 interface RowSlot {
   index: number;
-  queue: PQueue;
   /** Called once, when the row stops waiting (it has a slot, or needs none). */
   leftWaiting(): void;
 }
@@ -173,6 +174,7 @@ export class RequestManager {
     this.stats.reset(options.total ?? null);
     const ctx: RunContext = {
       stop: stop.signal,
+      queue,
       limiter,
       cacheFailures: 0,
       onFatal: (e) => {
@@ -200,7 +202,7 @@ export class RequestManager {
               waiting--;
               wake.notify();
             };
-            void this.process(item, { index, queue, leftWaiting }, ctx).then((record) => {
+            void this.process(item, { index, leftWaiting }, ctx).then((record) => {
               ready.set(index, record);
               wake.notify();
             });
@@ -326,7 +328,7 @@ export class RequestManager {
   }
 
   /**
-   * The cache's answer, or else the call's (made in a slot of `row.queue`, which the row leaves
+   * The cache's answer, or else the call's (made in a slot of `ctx.queue`, which the row leaves
    * before its answer is written to the cache). Sets `timing.latencyMs` to the call's, when it made one.
    */
   private async lookupOrCall(
@@ -353,7 +355,7 @@ export class RequestManager {
         this.cacheFailed(ctx, 'Cache read failed, calling the API instead', e);
       }
     }
-    const outcome = await row.queue.add(async () => {
+    const outcome = await ctx.queue.add(async () => {
       row.leftWaiting();
       if (ctx.stop.aborted) return this.stopped(ctx, 0);
       timing.started = Date.now();
