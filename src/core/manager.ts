@@ -329,7 +329,7 @@ export class RequestManager {
 
   /**
    * The cache's answer, or else the call's (made in a slot of `ctx.queue`, which the row leaves
-   * before its answer is written to the cache). Sets `timing.latencyMs` to the call's, when it made one.
+   * once its answer is on its way to the cache). Sets `timing.latencyMs` to the call's, when it made one.
    */
   private async lookupOrCall(
     request: LLMRequest,
@@ -355,22 +355,29 @@ export class RequestManager {
         this.cacheFailed(ctx, 'Cache read failed, calling the API instead', e);
       }
     }
-    const outcome = await ctx.queue.add(async () => {
+    const { outcome, stored } = await ctx.queue.add(async () => {
       row.leftWaiting();
-      if (ctx.stop.aborted) return this.stopped(ctx, 0);
+      if (ctx.stop.aborted) return { outcome: this.stopped(ctx, 0) };
       timing.started = Date.now();
       const result = await this.callWithRetries(request, ctx);
       timing.latencyMs = Date.now() - timing.started;
-      return result;
+      // The write starts before the slot goes to the next call, and is awaited after: SqliteCache
+      // journals the entry synchronously, so a killed run re-sends only the calls in flight.
+      return { outcome: result, stored: result.ok ? this.store(request, key, result.response, ctx) : undefined };
     });
-    if (outcome.ok && cache && cachePolicy !== 'bypass') {
-      try {
-        await cache.set(key, this.cacheEntry(request, outcome.response), this.opts.cacheTtlMs ?? undefined);
-      } catch (e) {
-        this.cacheFailed(ctx, 'Cache write failed (the result is kept in the results)', e);
-      }
-    }
+    await stored;
     return outcome;
+  }
+
+  /** Writes an answer to the cache (unless the policy is `bypass`). Never rejects. */
+  private async store(request: LLMRequest, key: string, response: ProviderResponse, ctx: RunContext): Promise<void> {
+    const { cache, cachePolicy } = this.opts;
+    if (!cache || cachePolicy === 'bypass') return;
+    try {
+      await cache.set(key, this.cacheEntry(request, response), this.opts.cacheTtlMs ?? undefined);
+    } catch (e) {
+      this.cacheFailed(ctx, 'Cache write failed (the result is kept in the results)', e);
+    }
   }
 
   /** Warns of the first cache failure of a run; later ones go to debug, so that a damaged file does not warn once per row. */

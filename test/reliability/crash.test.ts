@@ -94,7 +94,8 @@ describe('crash and resume', () => {
     const again = [...sendsPerBody(server.requests).entries()];
     const sentTwice = again.filter(([body]) => firstBodies.has(body)).length;
     assert.ok(again.every(([, list]) => list.length === 1), 'the rerun sent a row twice');
-    assert.ok(sentTwice <= concurrency + 2, `${sentTwice} rows answered before the kill were sent again (concurrency ${concurrency})`);
+    // Only the calls in flight at the kill: every answer received before it was journaled first.
+    assert.ok(sentTwice <= concurrency, `${sentTwice} rows sent before the kill were sent again (concurrency ${concurrency})`);
     for (const r of resumed.slice(0, partial.length)) assert.ok(r.cached, `${r.custom_id} was in the killed run's results but not served from the cache`);
     assert.equal(resumed.filter((r) => !r.cached).length, server.count, 'every row not served from the cache was sent once');
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { journalFiles } from '../../src/core/cache/sqliteJournal';
 import { startFakeServer, type FakeAction, type FakeServer } from '../support/fakeServer';
 import { assertCliBuilt, collect, fastllm, filesUnder, KEY, promptOf, readRecords, sleep, startCli, tempDir } from './helpers';
 
@@ -82,7 +83,7 @@ describe('the API key never leaks', () => {
     seen.push(run.stdout, run.stderr);
   });
 
-  test('a run killed mid-way leaves its -wal and -shm files: they hold no key either', async () => {
+  test('a run killed mid-way leaves its -wal, -shm and journal files: they hold no key either', async () => {
     // Injected: SIGKILL while the cache's write-ahead log is live (latency 20 ms, 400 rows).
     server.reset();
     server.behavior.plan = undefined;
@@ -99,6 +100,7 @@ describe('the API key never leaks', () => {
     const wal = join(dir, '.fastllm/cache.sqlite-wal');
     assert.ok(existsSync(wal) && existsSync(join(dir, '.fastllm/cache.sqlite-shm')), 'the write-ahead log was left behind');
     assert.ok(readFileSync(wal).includes('killed 1'), 'the write-ahead log holds the answers');
+    assert.equal(journalFiles(join(dir, '.fastllm/cache.sqlite')).length, 1, 'the write-behind journal was left behind (and is searched below)');
     seen.push(r.stdout, r.stderr);
     assert.deepEqual(filesUnder(dir).flatMap((f) => leaks(f, readFileSync(f))), []);
   });

@@ -5,7 +5,8 @@ import { Keyv } from 'keyv';
 import type { CacheEntry } from '../types';
 import { jsonEscaped, type CachePage, type CacheProvider, type ListOptions } from './cacheProvider';
 import { DEFAULT_PAGE_SIZE, effectiveExpiry, withExpiry } from './memory';
-import { TABLE, CREATE_TABLE, INDEX, CREATE_INDEX, ORDER, type Row, type Query, MAX_BATCH, upsertSql, type Batch, newBatch, type Lookup } from './sqliteSchema';
+import { TABLE, CREATE_TABLE, INDEX, CREATE_INDEX, ORDER, type Row, type Query, MAX_BATCH, upsertSql, insertMissingSql, type Batch, newBatch, type Lookup } from './sqliteSchema';
+import { PendingJournal, replayJournals } from './sqliteJournal';
 
 /** Options for {@link SqliteCache.open}. */
 export interface SqliteCacheOptions {
@@ -44,8 +45,11 @@ export function cacheResetHint(file: string): string {
  *   the calls of one turn of the event loop share one `SELECT … WHERE key IN (…)`, or one
  *   multi-row upsert (set is write-behind: entries queue for that turn, and while the previous
  *   batch is being written). `set()` resolves only once its entry is in the file, so a caller that
- *   awaits it knows the entry is stored; a killed process loses only entries whose set() had not
- *   resolved. get/has answer from the write queue; the other reads write it out first.
+ *   awaits it knows the entry is stored. get/has answer from the write queue; the other reads
+ *   write it out first.
+ * - Nothing set is lost to a killed process: set() appends the entry to a journal file before it
+ *   returns (synchronously), and the next open stores what a dead process left there
+ *   (./sqliteJournal.ts).
  * - Several processes may share one file: WAL journaling plus a busy timeout make a writer wait
  *   for another rather than fail with "database is locked".
  * - Expired rows are never returned or counted; they are deleted when read, by `clear`, and on open.
@@ -72,6 +76,8 @@ export class SqliteCache implements CacheProvider {
     private readonly prefix: string,
     /** The database file, for messages. */
     private readonly file: string,
+    /** Entries set but not yet written, on disk at once (see sqliteJournal.ts). */
+    private readonly journal: PendingJournal,
   ) {}
 
   /**
@@ -99,7 +105,7 @@ export class SqliteCache implements CacheProvider {
     // keyv re-emits store errors as events; they are also thrown to the caller, so just absorb them.
     keyv.on('error', () => undefined);
     const query: Query = (sql, ...params) => store.query(sql, ...params);
-    const cache = new SqliteCache(keyv, query, namespace ? `${namespace}:` : '', file);
+    const cache = new SqliteCache(keyv, query, namespace ? `${namespace}:` : '', file, new PendingJournal(file));
     try {
       await cache.prepare();
     } catch (error) {
@@ -180,9 +186,13 @@ export class SqliteCache implements CacheProvider {
     // 1 ms ago; keep storing it that way.
     const stored = expires === null ? undefined : expires > now ? expires : now - 1;
     const value = JSON.stringify({ value: withExpiry(entry, expires), expires: stored });
+    const fullKey = this.prefix + key;
     const batch = (this.queued ??= newBatch());
-    batch.rows.delete(this.prefix + key); // a rewrite goes last, as a second statement would
-    batch.rows.set(this.prefix + key, value);
+    batch.rows.delete(fullKey); // a rewrite goes last, as a second statement would
+    batch.rows.set(fullKey, value);
+    // On disk before this returns: a process killed before the batch is written loses nothing.
+    const generation = this.journal.append(fullKey, value);
+    if (generation >= 0) batch.journaled.set(generation, (batch.journaled.get(generation) ?? 0) + 1);
     if (!this.flushing) this.flushing = this.flushSoon();
     return batch.done;
   }
@@ -211,6 +221,8 @@ export class SqliteCache implements CacheProvider {
           batch.settle(this.explain(error));
         } finally {
           this.writing = undefined;
+          // Stored, or failed as the set() callers are told: either way no longer the journal's.
+          this.journal.stored(batch.journaled);
         }
       }
     } finally {
@@ -349,6 +361,7 @@ export class SqliteCache implements CacheProvider {
     if (this.closed) return;
     this.closed = true;
     await this.flush();
+    this.journal.close();
     while (this.reading) await this.reading;
     await this.keyv.disconnect();
   }
@@ -376,6 +389,13 @@ export class SqliteCache implements CacheProvider {
       await this.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
+    // Answers a killed process had set but not yet written (keys stored since are kept as they are).
+    await replayJournals(this.file, async (rows) => {
+      for (let i = 0; i < rows.length; i += MAX_BATCH) {
+        const chunk = rows.slice(i, i + MAX_BATCH);
+        await this.query(insertMissingSql(chunk.length), ...chunk.flat());
+      }
+    });
     await this.purgeExpired();
   }
 

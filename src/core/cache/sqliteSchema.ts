@@ -36,10 +36,18 @@ export function upsertSql(rows: number): string {
   return `INSERT INTO ${TABLE}(key, value) VALUES ${values} ON CONFLICT(key) DO UPDATE SET value = excluded.value`;
 }
 
+/** `INSERT … VALUES (?, ?), …` that leaves keys already stored alone (replaying a journal). */
+export function insertMissingSql(rows: number): string {
+  const values = new Array<string>(rows).fill('(?, ?)').join(', ');
+  return `INSERT INTO ${TABLE}(key, value) VALUES ${values} ON CONFLICT(key) DO NOTHING`;
+}
+
 /** Entries queued by {@link SqliteCache.set}, and the promise that settles once they are stored. */
 export interface Batch {
   /** Prefixed key → the JSON text stored in `value`; a later set of a key replaces an earlier one. */
   rows: Map<string, string>;
+  /** How many of the batch's set() calls went to each journal generation (see sqliteJournal.ts). */
+  journaled: Map<number, number>;
   /** Resolves once every row is in the file; rejects with the statement's error. */
   done: Promise<void>;
   settle: (error?: unknown) => void;
@@ -53,7 +61,7 @@ export function newBatch(): Batch {
   // Callers that do not await their set() must not turn a failed write into an unhandled rejection
   // of this shared promise; each caller still sees the failure through the promise it awaits.
   done.catch(() => undefined);
-  return { rows: new Map(), done, settle };
+  return { rows: new Map(), journaled: new Map(), done, settle };
 }
 
 /** A get waiting for its batched SELECT. */
