@@ -114,21 +114,14 @@ export class PendingJournal {
  */
 export async function replayJournals(file: string, store: (rows: [string, string][]) => Promise<void>): Promise<number> {
   const prefix = basename(file) + PENDING;
-  let names: string[];
-  try {
-    names = readdirSync(dirname(file)).filter((n) => n.startsWith(prefix));
-  } catch {
-    return 0;
-  }
   let replayed = 0;
-  for (const name of names) {
+  for (const path of journalFiles(file)) {
     // <host>-<pid>-<instance>-<generation>; the host name may itself hold '-'.
-    const parts = name.slice(prefix.length).split('-');
+    const parts = basename(path).slice(prefix.length).split('-');
     if (parts.length < 4) continue;
     const pid = Number(parts[parts.length - 3]);
     const host = parts.slice(0, -3).join('-');
     if (host !== safeHost() || !Number.isInteger(pid) || pid === process.pid || isRunning(pid)) continue;
-    const path = join(dirname(file), name);
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
