@@ -21,6 +21,14 @@ const deleteFiltered = byId<HTMLButtonElement>('cache-delete-filtered');
 const clearAll = byId<HTMLButtonElement>('cache-clear-all');
 const errorEl = byId('cache-error');
 const detail = byId('cache-detail');
+const split = byId('cache-split');
+const undoBar = byId('cache-undo');
+/** Keys of the rows listed now: the detail shows only an entry among them. */
+let listed = new Set<string>();
+/** Set when the user opened an entry from the keyboard: the detail then takes the focus. */
+let focusDetail = false;
+let undoTimer: ReturnType<typeof setTimeout> | undefined;
+const UNDO_MS = 15_000;
 
 search.value = state.filter;
 
@@ -54,6 +62,29 @@ clearAll.addEventListener('click', () => post({ type: 'clearAll' }));
 byId('cache-detail-delete').addEventListener('click', () => {
   if (shownKey) post({ type: 'delete', key: shownKey });
 });
+byId('cache-detail-close').addEventListener('click', () => hideDetail());
+detail.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') hideDetail();
+});
+byId('cache-undo-button').addEventListener('click', () => {
+  hideUndo();
+  post({ type: 'undoDelete' });
+});
+
+function hideDetail(): void {
+  const key = shownKey;
+  shownKey = undefined;
+  detail.hidden = true;
+  split.classList.remove('with-detail');
+  rowsEl.querySelectorAll('tr.selected').forEach((tr) => tr.classList.remove('selected'));
+  // Back to the row the detail was for, so that the keyboard does not get lost.
+  if (key && detail.contains(document.activeElement)) rowsEl.querySelector<HTMLElement>(`tr[data-key="${CSS.escape(key)}"]`)?.focus();
+}
+
+function hideUndo(): void {
+  clearTimeout(undoTimer);
+  undoBar.hidden = true;
+}
 
 function renderRow(row: CacheRow): HTMLTableRowElement {
   const del = h('button', { class: 'icon', 'data-testid': 'cache-row-delete', 'data-key': row.key, title: 'Delete this entry', 'aria-label': 'Delete this entry' }, '✕');
@@ -67,17 +98,21 @@ function renderRow(row: CacheRow): HTMLTableRowElement {
     h('td', { class: 'time' }, dateTime(row.created)),
     h('td', { 'data-testid': 'cache-row-model' }, row.model),
     h('td', { class: 'preview', 'data-testid': 'cache-row-preview', title: row.preview }, row.preview),
-    h('td', { class: 'num', 'data-testid': 'cache-row-tokens' }, compact(row.tokens)),
-    h('td', { class: 'num' }, bytes(row.size)),
-    h('td', { class: 'time' }, dateTime(row.expires)),
-    h('td', {}, del),
+    h('td', { class: 'preview', 'data-testid': 'cache-row-answer', title: row.answer }, row.answer),
+    h('td', { class: 'num col-tokens', 'data-testid': 'cache-row-tokens' }, compact(row.tokens)),
+    h('td', { class: 'num col-size' }, bytes(row.size)),
+    h('td', { class: 'time col-expires' }, dateTime(row.expires)),
+    h('td', { class: 'col-delete' }, del),
   );
-  const show = () => post({ type: 'show', key: row.key });
-  tr.addEventListener('click', show);
+  const show = (keyboard: boolean) => {
+    focusDetail = keyboard;
+    post({ type: 'show', key: row.key });
+  };
+  tr.addEventListener('click', () => show(false));
   tr.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' || e.key === ' ') {
       e.preventDefault();
-      show();
+      show(true);
     }
   });
   return tr;
@@ -89,8 +124,11 @@ function renderPage(p: CachePageView): void {
   if (document.activeElement !== search) search.value = p.filter;
   rowsEl.replaceChildren(...p.rows.map(renderRow));
   if (p.rows.length === 0) {
-    rowsEl.append(h('tr', { class: 'empty' }, h('td', { colspan: 7 }, p.filter ? 'No entry matches the search.' : 'The cache is empty.')));
+    rowsEl.append(h('tr', { class: 'empty' }, h('td', { colspan: 8 }, p.filter ? 'No entry matches the search.' : 'The cache is empty.')));
   }
+  listed = new Set(p.rows.map((r) => r.key));
+  // The detail belongs to a row of the list: one the search (or paging) no longer shows goes.
+  if (shownKey && !listed.has(shownKey)) hideDetail();
   const first = p.total === 0 ? 0 : p.offset + 1;
   const last = p.offset + p.rows.length;
   byId('cache-count').textContent = p.filter
@@ -108,17 +146,18 @@ function renderPage(p: CachePageView): void {
 }
 
 function renderEntry(key: string, entry: CacheEntryView | null): void {
-  if (!entry) {
-    if (key === shownKey) {
-      shownKey = undefined;
-      detail.hidden = true;
-    }
+  if (!entry || !listed.has(key)) {
+    if (key === shownKey) hideDetail();
     return;
   }
   shownKey = key;
   detail.hidden = false;
-  byId('cache-detail-title').textContent = entry.meta.model || 'Entry';
+  split.classList.add('with-detail');
+  const title = byId('cache-detail-title');
+  title.textContent = entry.prompt || '(no prompt text)';
+  title.title = entry.prompt;
   const meta: [string, string][] = [
+    ['Model', entry.meta.model || '—'],
     ['Key', entry.key],
     ['Endpoint', `${entry.meta.kind} · ${entry.meta.baseURL}`],
     ['Created', dateTime(entry.meta.created)],
@@ -136,6 +175,18 @@ function renderEntry(key: string, entry: CacheEntryView | null): void {
   ];
   byId('cache-detail-hash').replaceChildren(...hashRows);
   rowsEl.querySelectorAll('tr[data-key]').forEach((tr) => tr.classList.toggle('selected', tr.getAttribute('data-key') === key));
+  // Beside the list on a wide panel; below it on a narrow one, so bring it into view.
+  detail.scrollTop = 0;
+  detail.scrollIntoView({ block: 'nearest' });
+  if (focusDetail) title.focus();
+  focusDetail = false;
+}
+
+function renderDeleted(prompt: string): void {
+  byId('cache-undo-text').textContent = `Deleted “${prompt || 'an entry'}”.`;
+  undoBar.hidden = false;
+  clearTimeout(undoTimer);
+  undoTimer = setTimeout(hideUndo, UNDO_MS);
 }
 
 window.addEventListener('message', (event: MessageEvent<CacheHostMessage>) => {
@@ -154,6 +205,9 @@ window.addEventListener('message', (event: MessageEvent<CacheHostMessage>) => {
       break;
     case 'busy':
       document.body.classList.toggle('busy', msg.busy);
+      break;
+    case 'deleted':
+      renderDeleted(msg.prompt);
       break;
   }
 });

@@ -47,6 +47,8 @@ function build(): void {
   }
   root.append(
     h('header', { class: 'toolbar' }, h('h1', {}, 'Compare'), h('span', { ...testid(COMPARE_IDS.title), class: 'muted' }, 'Waiting for the comparison…'), h('span', { class: 'spacer' }), h('span', { ...testid(COMPARE_IDS.status), class: 'badge' })),
+    // More than two files: which one is compared with A (one button per file).
+    h('nav', { ...testid(COMPARE_IDS.group), class: 'group', 'aria-label': 'Compare A with', hidden: true }),
     counts,
     h(
       'table',
@@ -78,7 +80,30 @@ function answerCell(text: string | null, side: 'a' | 'b'): HTMLTableCellElement 
   return cell;
 }
 
+/** The buttons that switch B among the files compared with A (shown for more than two files). */
+function renderGroup(view: CompareView): void {
+  const nav = byId(COMPARE_IDS.group);
+  const group = view.group ?? [];
+  nav.hidden = group.length < 2;
+  nav.replaceChildren(
+    ...(group.length < 2
+      ? []
+      : [
+          h('span', { class: 'muted' }, `A: ${view.nameA} compared with`),
+          ...group.map((g, index) => {
+            const current = g.file === view.fileB;
+            const button = h('button', { 'data-testid': 'compare-with', 'data-index': index, 'aria-pressed': String(current), class: current ? 'current' : '' }, g.name);
+            button.addEventListener('click', () => {
+              if (!current) post({ type: 'compareWith', index });
+            });
+            return button;
+          }),
+        ]),
+  );
+}
+
 function render(view: CompareView): void {
+  renderGroup(view);
   byId(COMPARE_IDS.title).textContent = `A: ${view.nameA}  ↔  B: ${view.nameB}`;
   const status = byId(COMPARE_IDS.status);
   status.textContent = view.identical ? 'identical' : `${view.differing.toLocaleString('en-US')} row${view.differing === 1 ? '' : 's'} differ`;

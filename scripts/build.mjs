@@ -43,7 +43,7 @@ const builds = [
     sourcemap: !production,
     minify: production,
     logLevel: 'warning',
-    entryPoints: ['media/stats.ts', 'media/cacheBrowser.ts', 'media/compare.ts', 'media/webview.css', 'media/compare.css'],
+    entryPoints: ['media/stats.ts', 'media/cacheBrowser.ts', 'media/compare.ts', 'media/results.ts', 'media/webview.css', 'media/compare.css', 'media/results.css'],
     outdir: 'dist/media',
   },
   {

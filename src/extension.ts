@@ -5,21 +5,29 @@
  */
 import * as vscode from 'vscode';
 import { clearCache, setApiKey } from './vscode/actions';
+import { AnswersDocument } from './vscode/answersDocument';
 import type { FastLLMApi } from './vscode/api';
 import { BatchCommand } from './vscode/batchCommand';
 import { BatchJobsController } from './vscode/batchJobs';
 import { registerCommands } from './vscode/commands';
 import { CompareController } from './vscode/compare';
+import { DemoCommand } from './vscode/demo/tryDemo';
 import { ComparePanel } from './vscode/comparePanel';
 import { Config } from './vscode/config';
 import { Engine } from './vscode/engine';
+import { KeyStatus } from './vscode/keyStatus';
 import { Log } from './vscode/log';
 import { CacheBrowserPanel } from './vscode/panels/cacheBrowserPanel';
 import { StatsPanel } from './vscode/panels/statsPanel';
+import { ProfileCommands } from './vscode/profileCommands';
 import { RunTracker } from './vscode/runs';
+import { NewPromptFileCommand } from './vscode/batch/newPromptFile';
+import { SeveralModelsCommand } from './vscode/batch/severalModels';
+import { ResultsEditorProvider } from './vscode/results/resultsEditor';
 import { Secrets } from './vscode/secrets';
 import { SelectionCommand } from './vscode/selectionCommand';
 import { StatusBar } from './vscode/statusBar';
+import { WorkspaceUsage } from './vscode/usage';
 
 export function activate(context: vscode.ExtensionContext): FastLLMApi {
   const started = performance.now();
@@ -29,14 +37,25 @@ export function activate(context: vscode.ExtensionContext): FastLLMApi {
   };
   const log = own(new Log());
   const config = own(new Config());
-  const secrets = own(new Secrets(context.secrets, log));
+  const secrets = own(new Secrets(context.secrets, log, (baseUrl) => config.profileKeyFor(baseUrl)));
   const runs = own(new RunTracker(context.workspaceState));
   const engine = own(new Engine(context, config, secrets, log, runs));
-  const statusBar = own(new StatusBar(runs));
+  const keys = own(new KeyStatus(config, secrets));
+  const settingNames = Object.keys(
+    (context.extension?.packageJSON as { contributes?: { configuration?: { properties?: object } } } | undefined)?.contributes?.configuration?.properties ?? {},
+  );
+  const usage = own(new WorkspaceUsage(context.workspaceState, settingNames, context.storageUri ? engine.cachePath : undefined));
+  own(runs.onDidChange(() => runs.current && usage.markUsed()));
+  const statusBar = own(new StatusBar(runs, keys, config, usage));
+  const profiles = new ProfileCommands(config, secrets, engine, log);
   const compare = own(new CompareController(context.extensionUri, config, log));
   own(new BatchJobsController(context.workspaceState, engine, config, secrets, log));
   const batch = new BatchCommand(engine, config, runs, log, context.workspaceState);
-  const selection = new SelectionCommand(engine, config, runs, log);
+  own(new ResultsEditorProvider(context.extensionUri, engine, config, context.workspaceState, log, (u, ids, o) => batch.rerunRows(u, ids, o)));
+  own(new NewPromptFileCommand());
+  own(new SeveralModelsCommand(engine, config, runs, log, context.workspaceState, (i) => batch.resultsPath(i)));
+  const selection = new SelectionCommand(engine, config, runs, log, own(new AnswersDocument()));
+  const demo = new DemoCommand(context.extensionUri.fsPath, context.globalStorageUri.fsPath, engine, batch, log);
   const uri = context.extensionUri;
   const showStats = () => void StatsPanel.show(uri, runs, log);
   const showCache = () => void CacheBrowserPanel.show(uri, engine, config, runs, log);
@@ -52,7 +71,10 @@ export function activate(context: vscode.ExtensionContext): FastLLMApi {
       cancelRun: () => runs.cancelAll(),
       rerunFailed: (u?: vscode.Uri) => batch.rerunFailed(u),
       showLog: () => log.show(),
-    }),
+      selectProfile: (name?: unknown) => profiles.selectProfile(name),
+      selectModel: (model?: unknown) => profiles.selectModel(model),
+      tryDemo: () => demo.run(),
+    }, () => usage.markUsed()),
     vscode.window.registerWebviewPanelSerializer(StatsPanel.viewType, {
       deserializeWebviewPanel: async (panel) => StatsPanel.revive(panel, uri, runs, log),
     }),
@@ -73,8 +95,13 @@ export function activate(context: vscode.ExtensionContext): FastLLMApi {
     get lastSummary() {
       return batch.lastSummary;
     },
+    get lastBatchNotice() {
+      return batch.lastNotice;
+    },
     stats: () => runs.view(),
     statusBarText: () => statusBar.text,
+    statusBarVisible: () => statusBar.visible,
+    statusBarTooltip: () => statusBar.tooltipText,
     isRunning: () => runs.running,
     cancelRun: () => runs.cancelAll(),
     cachePath: () => engine.cachePath,

@@ -3,6 +3,8 @@
  * Each is written the plain way its users write it: no tuning the manager does not also get.
  */
 import OpenAI from 'openai';
+import { bufferedText, createHttpFetch, type Fetch } from '../../src/core/providers/httpFetch';
+import { OpenAIProvider } from '../../src/core/providers/openai';
 import type { ChatBody } from '../../src/core/types';
 
 function sdkClient(baseURL: string): OpenAI {
@@ -55,10 +57,38 @@ export async function semaphoreAll(baseURL: string, bodies: ChatBody[], concurre
 }
 
 /**
- * The floor of what any client can do in Node: `concurrency` workers, each posting with the global
- * `fetch` and parsing the JSON, nothing else (no SDK, no retries, no ordering, no results kept).
+ * The RequestManager's own provider (OpenAIProvider: the official SDK on the node:http transport)
+ * driven by a bare semaphore loop: no manager at all. The manager's rate ÷ this one is what the
+ * manager itself adds (hashing, the cache lookups, pacing, retries, ordering, records, statistics).
  */
-export async function bareFetch(baseURL: string, bodies: ChatBody[], concurrency: number): Promise<number> {
+export async function providerLoop(baseURL: string, bodies: ChatBody[], concurrency: number): Promise<number> {
+  const provider = new OpenAIProvider({ apiKey: 'bench', baseURL });
+  const sem = new Semaphore(concurrency);
+  const signal = new AbortController().signal;
+  let done = 0;
+  try {
+    await Promise.all(
+      bodies.map((body, i) =>
+        sem.run(async () => {
+          await provider.send({ kind: 'chat', custom_id: `r${i}`, line: i + 1, body }, { signal, timeoutMs: 60_000 });
+          done++;
+        }),
+      ),
+    );
+  } finally {
+    provider.close();
+  }
+  return done;
+}
+
+/**
+ * The floor of what any client can do in Node on a given transport: `concurrency` workers, each
+ * posting with `fetchFn` and parsing the JSON, nothing else (no SDK, no retries, no ordering, no
+ * results kept). With the RequestManager's own transport ({@link createHttpFetch}) it is the
+ * baseline of the overhead bar: the ratio then shows what the manager adds, not what the
+ * transport saves. With the global (undici) `fetch` it is the floor a hand-written client meets.
+ */
+export async function bareFetch(baseURL: string, bodies: ChatBody[], concurrency: number, fetchFn: Fetch = fetch): Promise<number> {
   const url = `${baseURL}/chat/completions`;
   const headers = { 'content-type': 'application/json', authorization: 'Bearer bench' };
   let next = 0;
@@ -66,11 +96,22 @@ export async function bareFetch(baseURL: string, bodies: ChatBody[], concurrency
   const worker = async () => {
     while (next < bodies.length) {
       const body = JSON.stringify(bodies[next++]);
-      const res = await fetch(url, { method: 'POST', headers, body });
-      await res.json();
+      const res = await fetchFn(url, { method: 'POST', headers, body });
+      // As the provider reads it: the bytes node:http already holds, without the Response's stream.
+      JSON.parse(bufferedText(res) ?? (await res.text()));
       if (res.ok) ok++;
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, bodies.length) }, worker));
   return ok;
+}
+
+/** {@link bareFetch} on a fresh keep-alive node:http transport, closed afterwards. */
+export async function bareHttpFetch(baseURL: string, bodies: ChatBody[], concurrency: number): Promise<number> {
+  const fetchFn = createHttpFetch();
+  try {
+    return await bareFetch(baseURL, bodies, concurrency, fetchFn);
+  } finally {
+    fetchFn.close();
+  }
 }

@@ -41,3 +41,14 @@ export function fmt(n: number, digits = 2): string {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The median of `xs` (the mean of the two middle values for an even count). Bars are judged on
+ * it: one lucky round moves the best, but not the median.
+ */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) throw new Error('median of no values');
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}

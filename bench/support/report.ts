@@ -1,4 +1,5 @@
 /** The result table: printed as it grows, and written as Markdown to bench/results.md. */
+import { median } from './measure';
 
 export interface Row {
   /** "1 throughput", … */
@@ -22,6 +23,31 @@ export function barRow(scenario: string, measure: string, value: number, op: '>=
   const pass = op === '>=' ? value >= limit : op === '<' ? value < limit : value === limit;
   const sign = op === '>=' ? '≥' : op === '<' ? '<' : '=';
   return { scenario, measure, value: show(value), bar: `${sign} ${show(limit)}`, pass };
+}
+
+/**
+ * A bar over several rounds: judged on their median, with the best round shown beside it (the
+ * best is what noise cannot fake upwards; the median is what one lucky round cannot move).
+ */
+export function roundsBarRow(
+  scenario: string,
+  measure: string,
+  rounds: readonly number[],
+  op: '>=' | '<',
+  limit: number,
+  show: (n: number) => string,
+): Row {
+  const best = op === '>=' ? Math.max(...rounds) : Math.min(...rounds);
+  const label = rounds.length > 1 ? `${measure} (median of ${rounds.length})` : measure;
+  const row = barRow(scenario, label, median(rounds), op, limit, show);
+  return rounds.length > 1 ? { ...row, value: `${row.value} (best ${show(best)})` } : row;
+}
+
+/** The median of several rounds, best beside it, for a figure without a bar. */
+export function roundsInfoRow(scenario: string, measure: string, rounds: readonly number[], higherIsBetter: boolean, show: (n: number) => string): Row {
+  const best = higherIsBetter ? Math.max(...rounds) : Math.min(...rounds);
+  const value = rounds.length > 1 ? `${show(median(rounds))} (best ${show(best)})` : show(median(rounds));
+  return infoRow(scenario, rounds.length > 1 ? `${measure} (median of ${rounds.length})` : measure, value);
 }
 
 export function infoRow(scenario: string, measure: string, value: string): Row {

@@ -10,19 +10,27 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import type { FakeRateLimit } from '../../test/support/fakeServer';
 
 /** Fixed latency in ms, or uniform in [min, max) drawn from a seeded generator by request index. */
 export type ServerLatency = number | { min: number; max: number; seed: number };
 
-export interface RateLimitOption {
-  rpm?: number;
-  tpm?: number;
-  windowMs?: number;
+/** How the server limits rates (OpenAI, Azure or silent; see test/support/fakeRateLimits.ts), or `false` for no headers at all. */
+export type RateLimitOption = FakeRateLimit | false;
+
+/** What the server does besides answering: limit rates, refuse every request for lack of quota, or load like a GPU. */
+export interface ServerBehaviour {
+  latency?: ServerLatency;
+  rateLimit?: RateLimitOption;
+  /** Answer every chat request with OpenAI's 429 `insufficient_quota`. */
+  noQuota?: boolean;
+  /** Latency `baseMs` up to `capacity` requests in flight, growing in proportion beyond. */
+  gpu?: { capacity: number; baseMs: number };
 }
 
 export type ServerCommand =
-  | { op: 'start'; latency?: ServerLatency; rateLimit?: RateLimitOption; recordBodies?: boolean }
-  | { op: 'configure'; latency?: ServerLatency; rateLimit?: RateLimitOption }
+  | ({ op: 'start'; recordBodies?: boolean } & ServerBehaviour)
+  | ({ op: 'configure' } & ServerBehaviour)
   | { op: 'reset' }
   | { op: 'stats'; arrivals?: boolean }
   | { op: 'close' };
@@ -36,6 +44,8 @@ export interface ServerStats {
   latencySum: number;
   /** Arrival time and body of each request (only when recorded and asked for). */
   arrivals?: { at: number; body: string }[];
+  /** Requests answered 429 since the last reset. */
+  throttled: number;
 }
 
 export interface ServerReply {

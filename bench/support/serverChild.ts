@@ -3,8 +3,8 @@
  * counts against the client being measured (and the two can use both cores). Driven over IPC by
  * {@link ./server.ts}; every message gets exactly one reply with the same `id`.
  */
-import { startFakeServer, type FakeBehavior, type FakeServer } from '../../test/support/fakeServer';
-import type { ServerCommand, ServerLatency, ServerReply } from './server';
+import { quotaErrorBody, startFakeServer, type FakeBehavior, type FakeServer } from '../../test/support/fakeServer';
+import type { ServerBehaviour, ServerCommand, ServerLatency, ServerReply } from './server';
 
 let server: FakeServer | undefined;
 
@@ -36,18 +36,23 @@ function latencyOption(l: ServerLatency | undefined): FakeBehavior['latencyMs'] 
   };
 }
 
+function behaviour(b: ServerBehaviour): FakeBehavior {
+  return {
+    latencyMs: latencyOption(b.latency),
+    rateLimit: b.rateLimit,
+    gpu: b.gpu,
+    plan: b.noQuota ? () => ({ status: 429, body: quotaErrorBody() }) : undefined,
+  };
+}
+
 async function handle(cmd: ServerCommand): Promise<Omit<ServerReply, 'id'>> {
   switch (cmd.op) {
     case 'start': {
-      server = await startFakeServer({
-        recordBodies: cmd.recordBodies ?? false,
-        latencyMs: latencyOption(cmd.latency),
-        rateLimit: cmd.rateLimit,
-      });
+      server = await startFakeServer({ recordBodies: cmd.recordBodies ?? false, ...behaviour(cmd) });
       return { url: server.url };
     }
     case 'configure': {
-      server!.behavior = { latencyMs: latencyOption(cmd.latency), rateLimit: cmd.rateLimit };
+      server!.behavior = behaviour(cmd);
       server!.reset();
       return {};
     }
@@ -59,7 +64,7 @@ async function handle(cmd: ServerCommand): Promise<Omit<ServerReply, 'id'>> {
       const s = server!;
       let arrivals: { at: number; body: string }[] | undefined;
       if (cmd.arrivals) arrivals = s.requests.map((r) => ({ at: r.at, body: JSON.stringify(r.body) }));
-      return { stats: { count: s.count, maxInFlight: s.maxInFlight, inFlight: s.inFlight, latencySum, arrivals } };
+      return { stats: { count: s.count, maxInFlight: s.maxInFlight, inFlight: s.inFlight, latencySum, arrivals, throttled: s.countByStatus[429] ?? 0 } };
     }
     case 'close':
       await server?.close();

@@ -63,7 +63,7 @@ class EventEmitter {
 }
 const event = () => () => disposable();
 const uri = (p) => ({ scheme: 'file', fsPath: p, path: p, toString: () => `file://${p}`, with: () => uri(p) });
-const Uri = { file: uri, parse: (s) => uri(s.replace(/^file:\/\//, '')), joinPath: (u, ...parts) => uri(path.join(u.fsPath, ...parts)) };
+const Uri = { file: uri, from: (c) => ({ ...uri(c.path ?? ''), scheme: c.scheme }), parse: (s) => uri(s.replace(/^file:\/\//, '')), joinPath: (u, ...parts) => uri(path.join(u.fsPath, ...parts)) };
 const channel = partial('OutputChannel', {
   name: 'FastLLM', logLevel: 2, onDidChangeLogLevel: event(),
   trace() {}, debug() {}, info() {}, warn() {}, error() {}, append() {}, appendLine() {}, replace() {}, clear() {}, show() {}, hide() {}, dispose() {},
@@ -102,6 +102,7 @@ const vscode = partial('vscode', {
     getConfiguration: () => ({ get: (_k, d) => d, has: () => false, inspect: () => undefined, update: async () => undefined }),
     onDidChangeConfiguration: event(),
     onDidGrantWorkspaceTrust: event(),
+    registerTextDocumentContentProvider: disposable,
     workspaceFolders: undefined,
     isTrusted: true,
   }),

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import type { CacheProvider } from '../core/cache/cacheProvider';
 import { isRedisUrl, openCache as openCacheAt } from '../core/cache/open';
 import { cacheResetHint } from '../core/cache/sqlite';
+import { SqliteUnavailableError } from '../core/cache/sqliteDriver';
 import { maskSecrets, type Logger } from '../core/log';
 
 /** A usage or configuration error: the command exits 2 with this one-line message. */
@@ -19,6 +20,14 @@ export function positiveInt(name: string, v: string | undefined): number | undef
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} takes a whole number, not "${v}"`);
   return n;
+}
+
+/** A positive number of seconds from `--name`, in milliseconds, or undefined when the flag is absent. */
+export function secondsAsMs(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} takes a number of seconds, not "${v}"`);
+  return n * 1000;
 }
 
 /** A finite number from `--name`, or undefined when the flag is absent. */
@@ -61,10 +70,31 @@ export function resetAdvice(path: string): string {
   return isDirectory ? cacheResetHint(path) : `${cacheResetHint(path)} (fastllm cache reset --cache ${path} does that)`;
 }
 
-/** Opens the cache, or warns and returns undefined: a broken or unreachable cache never stops a run. */
+/** How to get an SQLite library for the cache file, when none loads (see core/cache/sqliteDriver.ts). */
+export const SQLITE_FIX = 'To keep answers between runs, run fastllm with Node.js 22.13 or newer, or reinstall it on this machine (npm install -g) so that sqlite3 is built for it.';
+
+/** The one line said when the cache file cannot be used and answers are kept in memory instead. */
+export function memoryCacheWarning(e: SqliteUnavailableError): string {
+  return `the cache is in memory for this run only: ${e.message}. ${SQLITE_FIX}`;
+}
+
+let memoryWarned = false;
+
+/**
+ * Opens the cache, or warns and returns undefined: a broken or unreachable cache never stops a run.
+ * Where no SQLite library loads, the cache is in memory, and one warning says so.
+ */
 export async function openCache(path: string, logger: Logger, namespace?: string): Promise<CacheProvider | undefined> {
   try {
-    return isRedisUrl(path) ? await openCacheAt(path, redisOptions(namespace)) : await openCacheAt(path);
+    return isRedisUrl(path)
+      ? await openCacheAt(path, redisOptions(namespace))
+      : await openCacheAt(path, {
+          onMemoryFallback: (e) => {
+            // Once per process (fastllm demo runs twice in one).
+            if (!memoryWarned) logger.warn(memoryCacheWarning(e));
+            memoryWarned = true;
+          },
+        });
   } catch (e) {
     if (isRedisUrl(path)) {
       // An unreachable team cache must not stop the run either: it only costs the API calls.

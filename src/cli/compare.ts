@@ -1,28 +1,33 @@
 /**
- * `fastllm compare A.results.jsonl B.results.jsonl [--out DIFF.jsonl] [--json] [--tolerance X]`
+ * `fastllm compare A.results.jsonl B.results.jsonl [C.results.jsonl …] [--out DIFF.jsonl] [--json] [--tolerance X]`
  *
  * Prints the summary (counts, tokens and cost per side) and, with `--out`, writes every differing
- * row as one JSON line `{custom_id, kind, line, line_a, line_b, answer_a, answer_b}`.
+ * row as one JSON line `{custom_id, kind, line, line_a, line_b, answer_a, answer_b}`. With more
+ * than two files the first is the baseline: each other file is compared with it, and each --out
+ * line also names that file (`file_b`).
  * Exit status: 0 identical, 1 some rows differ, 2 usage error or a file that cannot be read.
  */
 import { createWriteStream, existsSync, readFileSync, statSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
+import { sameFile } from '../core/batch/paths';
 import { compareResults, type CompareSummary, type DiffRow, type SideTotals } from '../core/compare';
 import type { PriceTable } from '../core/pricing';
 import { compact, formatCost } from '../core/progress';
 
-export const COMPARE_USAGE = `  fastllm compare A.results.jsonl B.results.jsonl [--out DIFF.jsonl] [--json] [--tolerance X] [--prices FILE]`;
+export const COMPARE_USAGE = `  fastllm compare A.results.jsonl B.results.jsonl [C.results.jsonl …] [--out DIFF.jsonl] [--json] [--tolerance X] [--prices FILE]`;
 
 const HELP = `Usage:
 ${COMPARE_USAGE}
 
 Joins the rows of two results files by custom_id (by line for rows without one) and compares their
 answers: the text of choices[].message.content, embedding vectors within --tolerance (default 1e-6),
-or the error of a failed row.
+or the error of a failed row. Given more than two files (one per model, say), compares each of the
+others with the first.
 
-  --out FILE        write every differing row as JSON lines (custom_id, kind, line, answer_a, answer_b)
+  --out FILE        write every differing row as JSON lines (custom_id, kind, line, answer_a, answer_b;
+                    with more than two files also file_b, the file compared with the first)
   --json            print the summary as JSON on stdout
   --tolerance X     largest difference between embedding components that counts as equal
   --prices FILE     JSON price table {"model": {"input": $/1M, "output": $/1M}} for the cost totals
@@ -36,20 +41,39 @@ const KIND_LABEL: Record<DiffRow['kind'], string> = { differ: 'differs', failed:
 
 /** The summary as text, one line per side and one of counts. */
 export function compareSummaryText(s: CompareSummary): string {
-  const side = (name: string, t: SideTotals) =>
-    `${name}: ${t.path}: ${t.rows} rows (${t.succeeded} ok, ${t.failed} failed, ${t.cached} cached)` +
-    `${t.models.length ? `, ${t.models.join(', ')}` : ''}, ${compact(t.totalTokens)} tokens (${compact(t.promptTokens)} in, ${compact(t.completionTokens)} out), ${formatCost(t.cost)}`;
-  return [
-    side('A', s.a),
-    side('B', s.b),
-    `same ${s.same}, differ ${s.differ}, only in A ${s.onlyA}, only in B ${s.onlyB}, failed on either side ${s.failed}: ` +
-      (s.identical ? 'identical' : `${s.differing} row${s.differing === 1 ? '' : 's'} differ`),
-  ].join('\n');
+  return [sideText('A', s.a), sideText('B', s.b), countsText(s)].join('\n');
 }
 
-/** One line of the --out file. */
-export function diffLine(row: DiffRow): string {
-  return JSON.stringify({ custom_id: row.custom_id, kind: row.kind, line: row.lineA ?? row.lineB, line_a: row.lineA, line_b: row.lineB, answer_a: row.a, answer_b: row.b }) + '\n';
+function sideText(name: string, t: SideTotals): string {
+  return (
+    `${name}: ${t.path}: ${t.rows} rows (${t.succeeded} ok, ${t.failed} failed, ${t.cached} cached)` +
+    `${t.models.length ? `, ${t.models.join(', ')}` : ''}, ${compact(t.totalTokens)} tokens (${compact(t.promptTokens)} in, ${compact(t.completionTokens)} out), ${formatCost(t.cost)}`
+  );
+}
+
+function countsText(s: CompareSummary): string {
+  return (
+    `same ${s.same}, differ ${s.differ}, only in A ${s.onlyA}, only in B ${s.onlyB}, failed on either side ${s.failed}: ` +
+    (s.identical ? 'identical' : `${s.differing} row${s.differing === 1 ? '' : 's'} differ`)
+  );
+}
+
+/**
+ * The summary of several files compared with the first: one line per file (the first is the
+ * baseline), then one line of counts for each other file against it.
+ */
+export function compareManyText(summaries: CompareSummary[]): string {
+  const letter = (i: number) => (i < 26 ? String.fromCharCode(65 + i) : `#${i + 1}`);
+  const lines = [sideText(letter(0), summaries[0]!.a) + ' (baseline)'];
+  summaries.forEach((s, i) => lines.push(sideText(letter(i + 1), s.b)));
+  summaries.forEach((s, i) => lines.push(`A vs ${letter(i + 1)}: ${countsText(s)}`));
+  return lines.join('\n');
+}
+
+/** One line of the --out file; `fileB` names the file compared with the first when there are more than two. */
+export function diffLine(row: DiffRow, fileB?: string): string {
+  const line = { custom_id: row.custom_id, kind: row.kind, line: row.lineA ?? row.lineB, line_a: row.lineA, line_b: row.lineB, answer_a: row.a, answer_b: row.b };
+  return JSON.stringify(fileB === undefined ? line : { ...line, file_b: fileB }) + '\n';
 }
 
 function preview(text: string | null): string {
@@ -79,7 +103,7 @@ export async function cmdCompare(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
-  if (positionals.length !== 2) return fail('takes two results files: fastllm compare A.results.jsonl B.results.jsonl');
+  if (positionals.length < 2) return fail('takes two or more results files: fastllm compare A.results.jsonl B.results.jsonl [C.results.jsonl …]');
   for (const f of positionals) if (!existsSync(f) || !statSync(f).isFile()) return fail(`${f}: no such file`);
   let tolerance: number | undefined;
   if (values.tolerance !== undefined) {
@@ -96,6 +120,10 @@ export async function cmdCompare(argv: string[]): Promise<number> {
   }
 
   let out: WriteStream | undefined;
+  for (const f of positionals) {
+    // Opening --out truncates it: it must not be one of the files being compared.
+    if (values.out && (await sameFile(values.out, f))) return fail(`--out ${values.out} is ${f}, one of the files to compare; choose another file`);
+  }
   if (values.out) {
     out = createWriteStream(values.out);
     try {
@@ -104,12 +132,16 @@ export async function cmdCompare(argv: string[]): Promise<number> {
       return fail(`--out ${values.out}: ${(e as Error).message}`);
     }
   }
-  const writeRow = async (row: DiffRow) => {
-    if (out && !out.write(diffLine(row))) await once(out, 'drain');
-  };
-  let summary: CompareSummary;
+  const many = positionals.length > 2;
+  const summaries: CompareSummary[] = [];
   try {
-    summary = await compareResults(positionals[0]!, positionals[1]!, { tolerance, prices, onRow: writeRow, maxRows: SHOWN_ROWS });
+    // The first file is the baseline; each other is compared with it in turn (streamed each time).
+    for (const other of positionals.slice(1)) {
+      const writeRow = async (row: DiffRow) => {
+        if (out && !out.write(diffLine(row, many ? other : undefined))) await once(out, 'drain');
+      };
+      summaries.push(await compareResults(positionals[0]!, other, { tolerance, prices, onRow: writeRow, maxRows: SHOWN_ROWS }));
+    }
   } catch (e) {
     out?.destroy();
     // `<file>:<line>: …` from the reader, or the file system's message (which names the path).
@@ -121,16 +153,21 @@ export async function cmdCompare(argv: string[]): Promise<number> {
     }
   }
 
+  const differing = summaries.reduce((n, s) => n + s.differing, 0);
   if (values.json) {
-    const { rows: _rows, truncated: _t, ...rest } = summary;
-    process.stdout.write(`${JSON.stringify({ ...rest, out: values.out ?? null })}\n`);
+    const strip = ({ rows: _rows, truncated: _t, ...rest }: CompareSummary) => rest;
+    const json = many ? { baseline: positionals[0], comparisons: summaries.map(strip), differing, identical: differing === 0 } : strip(summaries[0]!);
+    process.stdout.write(`${JSON.stringify({ ...json, out: values.out ?? null })}\n`);
   } else {
-    process.stdout.write(`${compareSummaryText(summary)}\n`);
-    if (values.out) process.stdout.write(`${summary.differing} differing row${summary.differing === 1 ? '' : 's'} written to ${values.out}\n`);
+    process.stdout.write(`${many ? compareManyText(summaries) : compareSummaryText(summaries[0]!)}\n`);
+    if (values.out) process.stdout.write(`${differing} differing row${differing === 1 ? '' : 's'} written to ${values.out}\n`);
     else {
-      for (const r of summary.rows) process.stdout.write(`  ${r.custom_id} (line ${r.lineA ?? r.lineB}, ${KIND_LABEL[r.kind]}): ${preview(r.a)} → ${preview(r.b)}\n`);
-      if (summary.truncated) process.stdout.write(`  … and ${summary.differing - summary.rows.length} more (write them all with --out FILE)\n`);
+      for (const summary of summaries) {
+        if (many && summary.differing > 0) process.stdout.write(`${summary.b.path}:\n`);
+        for (const r of summary.rows) process.stdout.write(`  ${r.custom_id} (line ${r.lineA ?? r.lineB}, ${KIND_LABEL[r.kind]}): ${preview(r.a)} → ${preview(r.b)}\n`);
+        if (summary.truncated) process.stdout.write(`  … and ${summary.differing - summary.rows.length} more (write them all with --out FILE)\n`);
+      }
     }
   }
-  return summary.identical ? 0 : 1;
+  return differing === 0 ? 0 : 1;
 }

@@ -8,7 +8,9 @@
  * The differing rows themselves go to `onRow` as they are found; the summary keeps at most
  * `maxRows` of them.
  */
-import { costOf, type PriceTable } from './pricing';
+import { isResponsesBody, outputText } from './answer';
+import { costOfUsage, type PriceTable } from './pricing';
+import { usageOf } from './tokens';
 import { isPlainObject } from './request';
 import { readResults } from './batch/writer';
 import type { ResultRecord } from './types';
@@ -112,6 +114,8 @@ export function answerOf(record: ResultRecord): Answer {
     return { ok: false, text: `error ${err.code}: ${err.message}`.trimEnd() };
   }
   const body = record.response.body;
+  // Responses API: the answer is its output_text (computed from output[] when the body lacks it).
+  if (isResponsesBody(body)) return { ok: true, text: outputText(body) };
   if (isPlainObject(body) && Array.isArray(body.choices)) {
     const texts = body.choices.map((c) => choiceText(c));
     return { ok: true, text: texts.length === 1 ? texts[0]! : texts.map((t, i) => `--- choice ${i} ---\n${t}`).join('\n') };
@@ -164,19 +168,17 @@ function count(t: SideTotals, record: ResultRecord, answer: Answer, prices: Pric
   if (record.cached) t.cached++;
   const body = record.response?.body;
   if (!isPlainObject(body)) return;
-  const usage = isPlainObject(body.usage) ? body.usage : {};
-  const prompt = num(usage.prompt_tokens);
-  const completion = num(usage.completion_tokens);
-  t.promptTokens += prompt;
-  t.completionTokens += completion;
-  t.totalTokens += num(usage.total_tokens) || prompt + completion;
+  // Chat and Responses usage alike (input_tokens / output_tokens), cached input at its own price.
+  const usage = usageOf(body) ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+  t.promptTokens += usage.prompt_tokens;
+  t.completionTokens += usage.completion_tokens;
+  t.totalTokens += usage.total_tokens;
   if (typeof body.model === 'string') {
-    t.cost += costOf(body.model, prompt, completion, prices);
+    t.cost += costOfUsage(body.model, usage, prices);
     if (t.models.length < MAX_MODELS && !t.models.includes(body.model)) t.models.push(body.model);
   }
 }
 
-const num = (x: unknown): number => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
 
 /** A row waiting for its partner. */
 interface Pending {

@@ -1,28 +1,38 @@
 /**
  * The request hash: the cache key of a request.
  *
- * Key format (version `v1`, documented for users in docs/request-hash.md):
+ * Key format (version `v2`, documented for users in docs/request-hash.md):
  *
  * ```
- * key       = "v1:" + hex(sha256(utf8(canonical)))
+ * key       = "v2:" + hex(sha256(utf8(canonical)))
  * canonical = canonicalJson({
- *               v: 1,
+ *               v: 2,
  *               endpoint: { kind: request.kind, baseURL: normalizeBaseURL(scope.baseURL) },
- *               body: request.body minus its top-level `stream`, `stream_options` and `_*` fields,
+ *               body: request.body minus its top-level `stream`, `stream_options`,
+ *                     `prompt_cache_key` and `_*` fields,
  *             })
  * ```
  *
  * What is deliberately left out, and why:
  * - `custom_id` and `line` name a row, not a question: two rows asking the same thing share an entry.
  * - `stream` / `stream_options` change how the answer travels, not the answer.
+ * - `prompt_cache_key` is a routing hint for the provider's prompt cache (see EXCLUDED_BODY_FIELDS).
+ * - The endpoint kind (`chat`, `embeddings`, `responses`) is part of the key: a Responses request
+ *   and a chat request never share an entry, whatever their bodies.
  * - Top-level body fields starting with `_` are ours (annotations, tracing), never sent upstream.
  * - The API key is not an input at all ({@link computeRequestHash} cannot see it), so rotating a
  *   key keeps the cache and no key can ever be recovered from, or leak through, a cache key.
+ * - User info in the base URL (`https://user:password@host/…`) is a credential, not a server:
+ *   {@link normalizeBaseURL} removes it.
  *
  * `canonicalJson` makes equivalent bodies byte-identical: object keys sorted at every level, and
- * `null`, `undefined` and empty or whitespace-only strings dropped from objects (an omitted
- * parameter and an empty one mean the same to the server). Arrays keep their order and their
+ * `null` and `undefined` values dropped from objects (an omitted parameter and a null one mean the
+ * same to the server). Every string counts as it is, blank ones included: `stop: "\n"` or an
+ * embeddings `input: " "` is a different question from none. Arrays keep their order and their
  * `null`s, because position is meaning there (messages, embedding inputs).
+ *
+ * v1 (until this version) also dropped empty and whitespace-only strings, so that `stop: "\n"`
+ * hashed like no `stop`, and identical-row de-duplication merged such rows into one call.
  *
  * Changing any of these rules changes keys, so it must come with a new {@link HASH_VERSION}: old
  * entries then simply stop matching instead of matching the wrong request.
@@ -32,26 +42,31 @@ import type { EndpointScope } from './providers/provider';
 import type { LLMRequest } from './types';
 
 /** Prefix of every key; bumped whenever the canonical form changes. */
-export const HASH_VERSION = 'v1';
+export const HASH_VERSION = 'v2';
 
 /** The `v` number written into the canonical JSON; kept in step with {@link HASH_VERSION}. */
-const CANONICAL_VERSION = 1;
+const CANONICAL_VERSION = 2;
 
-/** Top-level body fields that never reach the key (besides `_`-prefixed ones). */
-const EXCLUDED_BODY_FIELDS: ReadonlySet<string> = new Set(['stream', 'stream_options']);
+/**
+ * Top-level body fields that never reach the key (besides `_`-prefixed ones). `prompt_cache_key`
+ * routes a request to the provider's prompt cache (a hint for speed and price, not part of the
+ * question: https://platform.openai.com/docs/guides/prompt-caching), so the same question under
+ * another `prompt_cache_key` is answered from our cache. Leaving it out can only make a key equal
+ * to the key of the same body without it, never match another question: no version bump.
+ */
+const EXCLUDED_BODY_FIELDS: ReadonlySet<string> = new Set(['stream', 'stream_options', 'prompt_cache_key']);
 
-// Anchored, so V8 gives up at the first non-blank character: cheap even for long prompts.
-const BLANK = /^\s*$/;
-
-/** True for values that an object drops: absent, null, non-finite numbers, blank strings. */
+/**
+ * True for values that an object drops: absent, null, and what JSON has no form for (functions,
+ * symbols; non-finite numbers, which JSON.stringify sends as null). Never a string: a blank
+ * string is a value the server sees (a stop sequence, an input to embed).
+ */
 function isDropped(value: unknown): boolean {
   switch (typeof value) {
     case 'undefined':
     case 'function':
     case 'symbol':
       return true;
-    case 'string':
-      return BLANK.test(value);
     case 'number':
       // JSON has no NaN/Infinity; JSON.stringify writes them as null, and nulls are dropped.
       return !Number.isFinite(value);
@@ -121,12 +136,12 @@ function write(value: unknown, out: string[], skipKey?: (key: string) => boolean
 }
 
 /**
- * JSON with object keys sorted at every level and `undefined`, `null` and empty or
- * whitespace-only string values dropped from objects. Arrays keep their elements and order
+ * JSON with object keys sorted at every level and `undefined` and `null` values dropped from
+ * objects. Strings are kept as they are, blank ones too. Arrays keep their elements and order
  * (a `null` element stays `null`). Numbers are written as JSON.stringify writes them.
  *
  * @example
- * canonicalJson({ b: 1, a: { d: null, c: ' ' }, e: [null, ''] }) // '{"a":{},"b":1,"e":[null,""]}'
+ * canonicalJson({ b: 1, a: { d: null, c: ' ' }, e: [null, ''] }) // '{"a":{"c":" "},"b":1,"e":[null,""]}'
  */
 export function canonicalJson(value: unknown): string {
   const out: string[] = [];
@@ -144,7 +159,8 @@ let lastRawBaseURL: string | undefined;
 let lastNormalizedBaseURL = '';
 
 /**
- * Lower-cases the scheme and host (they are case-insensitive; the path is not) and strips
+ * Lower-cases the scheme and host (they are case-insensitive; the path is not), removes user info
+ * (`user:password@`, a credential that must never reach a key or a cache entry) and strips
  * trailing slashes, so `HTTPS://API.example.com/v1/` and `https://api.example.com/v1` share keys.
  */
 export function normalizeBaseURL(baseURL: string): string {
@@ -153,15 +169,30 @@ export function normalizeBaseURL(baseURL: string): string {
   const match = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is.exec(result);
   if (match) {
     const [, scheme, authority, rest] = match as unknown as [string, string, string, string];
-    // User info (rare in a base URL) is case-sensitive: lower-case only what follows the last '@'.
-    const at = authority.lastIndexOf('@');
-    const host = at < 0 ? authority.toLowerCase() : authority.slice(0, at + 1) + authority.slice(at + 1).toLowerCase();
-    result = scheme.toLowerCase() + host + rest;
+    result = scheme.toLowerCase() + withoutUserInfo(authority).toLowerCase() + rest;
   }
   result = result.replace(/\/+$/, '');
   lastRawBaseURL = baseURL;
   lastNormalizedBaseURL = result;
   return result;
+}
+
+/**
+ * The host part of a URL authority: what follows the last `@` (WHATWG URL parsing takes the last
+ * one too, so a password holding an unescaped `@` is removed whole).
+ */
+function withoutUserInfo(authority: string): string {
+  return authority.slice(authority.lastIndexOf('@') + 1);
+}
+
+/**
+ * A base URL without user info (`https://user:pw@host/v1` → `https://host/v1`), otherwise as
+ * given: what may be shown, logged or stored as the server an answer came from.
+ */
+export function baseURLWithoutCredentials(baseURL: string): string {
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is.exec(baseURL.trim());
+  if (!match || !match[2]!.includes('@')) return baseURL;
+  return match[1]! + withoutUserInfo(match[2]!) + match[3]!;
 }
 
 /** Builds the canonical text; `bodyJson` is the already-canonical body. */
@@ -184,7 +215,7 @@ function sha256Hex(text: string): string {
 }
 
 /**
- * The cache key of a request sent to `scope`: `"v1:"` followed by 64 lower-case hex digits.
+ * The cache key of a request sent to `scope`: `"v2:"` followed by 64 lower-case hex digits.
  * It takes no API key by design (see the file header).
  */
 export function computeRequestHash(request: LLMRequest, scope: EndpointScope): string {

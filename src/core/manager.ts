@@ -1,16 +1,22 @@
 import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import type { CacheProvider } from './cache/cacheProvider';
+import { invalidRecord } from './batch/feed';
+import { callWithRetries, RunContext, RunStoppedError, type CallSettings, type Outcome } from './call';
+import { ConcurrencyTuner } from './concurrency';
 import { computeRequestHash } from './hash';
 import { silentLogger, type Logger } from './log';
 import type { PriceTable } from './pricing';
-import { ProviderError, type Provider, type ProviderResponse } from './providers/provider';
+import type { Provider, ProviderResponse } from './providers/provider';
+import { RateController } from './rateControl';
 import { RateLimiter } from './rateLimiter';
-import { backoffMs, classifyFailure, parseRetryAfter, sleep } from './retry';
 import { TokenStats } from './stats';
-import { estimateRequestTokens, usageOf } from './tokens';
-import type { CacheEntry, InputError, InputItem, LLMRequest, ResultRecord } from './types';
+import { usageOf } from './tokens';
+import { answerMarks, SCHEMA_INVALID } from './schema';
+import type { CacheEntry, InputItem, LLMRequest, ResultRecord } from './types';
 import { Wakeup } from './wakeup';
+
+export { RunStoppedError, SCHEMA_INVALID };
 
 /** What to do with the cache: read and write it, only write it, or leave it alone. */
 export type CachePolicy = 'use' | 'refresh' | 'bypass';
@@ -19,16 +25,32 @@ export interface RequestManagerOptions {
   provider: Provider;
   /** Where answers are kept between runs; none = no caching. @default undefined */
   cache?: CacheProvider;
-  /** Requests in flight at once. @default 16 */
-  concurrency?: number;
-  /** Requests per minute (per `rateWindowMs`); null = unlimited. @default null */
+  /**
+   * Requests in flight at once, or `'auto'`: found while the run goes, for servers that publish no
+   * limits (see {@link ConcurrencyTuner}).
+   * @default 16
+   */
+  concurrency?: number | 'auto';
+  /**
+   * Requests per minute (per `rateWindowMs`), paced evenly; null = none of ours (the server's, from
+   * its `x-ratelimit-*` headers, are still kept). @default null
+   */
   rpm?: number | null;
-  /** Tokens per minute (per `rateWindowMs`); null = unlimited. @default null */
+  /** Tokens per minute (per `rateWindowMs`), paced evenly; null = none of ours. @default null */
   tpm?: number | null;
-  /** The rate-limit window. @default 60000 */
+  /** The period `rpm` and `tpm` are given for. @default 60000 */
   rateWindowMs?: number;
-  /** Retries after the first attempt, for failures that can succeed later. @default 5 */
+  /**
+   * Retries after the first attempt, for failures that can succeed later (5xx, timeouts, resets).
+   * Rate-limit 429s do not use them up: see `rateLimitGiveUpMs`. @default 5
+   */
   maxRetries?: number;
+  /**
+   * Rate-limit 429s are retried for as long as the run makes progress; after this long without a
+   * single successful call, the run gives up and ends its remaining rows with `rate_limited`.
+   * @default 300000 (5 minutes)
+   */
+  rateLimitGiveUpMs?: number;
   /** Per-attempt timeout. @default 120000 */
   timeoutMs?: number;
   /** @default 'use' */
@@ -58,27 +80,11 @@ export interface RunOptions {
   total?: number;
 }
 
-/** Thrown by {@link RequestManager.run} (after all records are delivered) when the run had to stop. */
-export class RunStoppedError extends Error {
-  constructor(message: string, readonly code: string) {
-    super(message);
-    this.name = 'RunStoppedError';
-  }
-}
-
-/** What one run shares between its rows. */
-interface RunContext {
-  /** Aborted on cancellation, on a fatal error, or when the consumer stops early. */
-  stop: AbortSignal;
-  /** Its `concurrency` slots: a row takes one for its call (with retries) only. */
-  queue: PQueue;
-  limiter: RateLimiter;
-  /** Set when a 401/403 stopped the run. */
-  fatal?: RunStoppedError;
-  onFatal(e: RunStoppedError): void;
-  /** Cache reads and writes that failed; only the first is a warning (a damaged file fails every row). */
-  cacheFailures: number;
-}
+/** `concurrency: 'auto'` starts here, and never goes past {@link AUTO_MAX}. */
+const AUTO_INITIAL = 4;
+const AUTO_MAX = 256;
+/** Calls in flight before the server's first answer, when the user set no limits. */
+const FIRST_ROUND = 4;
 
 /** A row's place in its run. */
 interface RowSlot {
@@ -92,11 +98,6 @@ interface Timing {
   started: number;
   latencyMs?: number;
 }
-
-type Outcome =
-  | { ok: true; response: ProviderResponse; attempts: number; cached: boolean }
-  | { ok: false; code: string; message: string; status?: number; body?: unknown; requestId?: string | null; attempts: number };
-
 
 /**
  * Runs a stream of requests through one provider as fast as the limits allow (FastLLM's
@@ -113,21 +114,23 @@ type Outcome =
  */
 export class RequestManager {
   readonly stats: TokenStats;
-  private readonly opts: Required<Omit<RequestManagerOptions, 'cache' | 'prices' | 'exactTokens' | 'orderWindow'>> &
+  private readonly opts: Required<Omit<RequestManagerOptions, 'cache' | 'prices' | 'exactTokens' | 'orderWindow' | 'concurrency'>> &
     Pick<RequestManagerOptions, 'cache'>;
+  /** Fixed concurrency, or the most `'auto'` may reach. */
+  private readonly concurrency: number;
+  private readonly autoConcurrency: boolean;
   private readonly exactTokens: boolean;
   private readonly orderWindow: number;
-  private readonly inflight = new Map<string, Promise<Outcome>>();
 
   constructor(options: RequestManagerOptions) {
     this.opts = {
       provider: options.provider,
       cache: options.cache,
-      concurrency: Math.max(1, options.concurrency ?? 16),
       rpm: options.rpm ?? null,
       tpm: options.tpm ?? null,
       rateWindowMs: options.rateWindowMs ?? 60_000,
       maxRetries: Math.max(0, options.maxRetries ?? 5),
+      rateLimitGiveUpMs: options.rateLimitGiveUpMs ?? 300_000,
       timeoutMs: options.timeoutMs ?? 120_000,
       cachePolicy: options.cachePolicy ?? 'use',
       cacheTtlMs: options.cacheTtlMs ?? null,
@@ -135,8 +138,10 @@ export class RequestManager {
       retryMaxMs: options.retryMaxMs ?? 30_000,
       logger: options.logger ?? silentLogger,
     };
+    this.autoConcurrency = options.concurrency === 'auto';
+    this.concurrency = options.concurrency === 'auto' ? AUTO_MAX : Math.max(1, options.concurrency ?? 16);
     this.exactTokens = options.exactTokens ?? !!options.tpm;
-    this.orderWindow = options.orderWindow ?? Math.max(256, 8 * this.opts.concurrency);
+    this.orderWindow = options.orderWindow ?? Math.max(256, 8 * (this.autoConcurrency ? 32 : this.concurrency));
     this.stats = new TokenStats({ rpmLimit: this.opts.rpm, tpmLimit: this.opts.tpm, prices: options.prices });
   }
 
@@ -149,22 +154,23 @@ export class RequestManager {
   /**
    * Runs every item of `input` and yields one record per item, in input order. Invalid input
    * items become error records in place. When cancelled, the records of rows that had not
-   * finished carry the error `cancelled`; after a 401/403 the remaining rows read so far carry
-   * `run_stopped`, and the generator then throws {@link RunStoppedError}.
+   * finished carry the error `cancelled`; when the run has to stop (a rejected key, no quota left,
+   * rate limits with no progress for `rateLimitGiveUpMs`), the remaining rows read so far carry
+   * the stop's code (`run_stopped`, or `rate_limited`), and the generator then throws
+   * {@link RunStoppedError}. Any unexpected error in a row becomes that row's `internal_error`.
    */
   async *run(input: AsyncIterable<InputItem> | Iterable<InputItem>, options: RunOptions = {}): AsyncGenerator<ResultRecord> {
-    const { concurrency } = this.opts;
-    const stop = new AbortController();
+    const ctx = this.newContext();
     // Every call in flight listens on this one signal; that is by design, not a leak.
-    setMaxListeners(0, stop.signal);
-    const onOuterAbort = () => stop.abort();
+    setMaxListeners(0, ctx.stop);
+    const onOuterAbort = () => ctx.abort();
     options.signal?.addEventListener('abort', onOuterAbort, { once: true });
-    if (options.signal?.aborted) stop.abort();
+    if (options.signal?.aborted) ctx.abort();
 
-    const limiter = new RateLimiter({ rpm: this.opts.rpm, tpm: this.opts.tpm, windowMs: this.opts.rateWindowMs });
-    const queue = new PQueue({ concurrency });
     const ready = new Map<number, ResultRecord>();
     const wake = new Wakeup();
+    // A stopped run must wake a reader blocked on back-pressure, so that it closes its input.
+    ctx.stop.addEventListener('abort', () => wake.notify(), { once: true });
     let read = 0;
     let emitted = 0;
     /** Rows read that are neither in a call nor finished: looking up the cache, or queued for a slot. */
@@ -172,43 +178,37 @@ export class RequestManager {
     let readerDone = false;
     let readerError: unknown;
     this.stats.reset(options.total ?? null);
-    const ctx: RunContext = {
-      stop: stop.signal,
-      queue,
-      limiter,
-      cacheFailures: 0,
-      onFatal: (e) => {
-        if (ctx.fatal) return;
-        ctx.fatal = e;
-        this.opts.logger.error(e.message);
-        stop.abort();
-      },
-    };
+    this.showLimits(ctx.rates, ctx.queue);
 
     const reader = (async () => {
       try {
+        await this.recoverCache(ctx);
         for await (const item of input) {
-          if (stop.signal.aborted) break;
+          if (ctx.stop.aborted) break;
           const index = read++;
           if (item.kind === 'invalid') {
-            ready.set(index, this.invalidRecord(item));
+            ready.set(index, invalidRecord(item));
             this.stats.failure();
             wake.notify();
           } else {
             // The row looks itself up in the cache (or joins an identical row) before it queues
             // for a slot, so that a slot is only ever held by a call.
             waiting++;
+            let left = false;
             const leftWaiting = () => {
+              if (left) return;
+              left = true;
               waiting--;
               wake.notify();
             };
             void this.process(item, { index, leftWaiting }, ctx).then((record) => {
+              leftWaiting();
               ready.set(index, record);
               wake.notify();
             });
           }
           // Back-pressure: at most one window of rows not yet in a call, and of undelivered results.
-          while (!stop.signal.aborted && (waiting >= concurrency || read - emitted >= this.orderWindow)) {
+          while (!ctx.stop.aborted && (waiting >= ctx.queue.concurrency || read - emitted >= this.orderWindow)) {
             await wake.wait();
           }
         }
@@ -236,11 +236,12 @@ export class RequestManager {
       if (readerError) throw readerError;
       if (ctx.fatal) throw ctx.fatal;
     } finally {
-      // Reached also when the consumer stops early: abort what is left and release the limiter.
+      // Reached also when the consumer stops early: abort what is left (the calls in flight end,
+      // each row settles and leaves this run's in-flight map) and release the limiter.
       options.signal?.removeEventListener('abort', onOuterAbort);
-      stop.abort();
-      queue.clear();
-      limiter.dispose();
+      ctx.abort();
+      ctx.queue.clear();
+      ctx.limiter.dispose();
       this.stats.finish();
       if (ctx.cacheFailures > 1) {
         this.opts.logger.warn(`${ctx.cacheFailures} cache reads and writes failed in this run (the first is shown above).`);
@@ -248,65 +249,111 @@ export class RequestManager {
     }
   }
 
-  private invalidRecord(item: InputError): ResultRecord {
-    return {
-      id: `fastllm-invalid-${item.line}`,
-      custom_id: item.custom_id,
-      response: null,
-      error: item.error,
-      line: item.line,
-      cached: false,
-      attempts: 0,
-      latency_ms: 0,
-    };
+  /** A run's shared state: its slots, its limiter and the controllers that tune them. */
+  private newContext(): RunContext {
+    const { rpm, tpm, rateWindowMs: windowMs, logger } = this.opts;
+    const limiter = new RateLimiter({ rpm, tpm, windowMs });
+    // Without limits of the user's, the first round keeps few calls in flight: the replies' headers
+    // (or their absence) say how fast to go before a burst of `concurrency` calls meets the server.
+    const full = this.autoConcurrency ? AUTO_INITIAL : this.concurrency;
+    const cautious = !rpm && !tpm && full > FIRST_ROUND;
+    const queue = new PQueue({ concurrency: cautious ? FIRST_ROUND : full });
+    // The limits in force, shown in the statistics each time they change (never during construction).
+    const show = () => this.showLimits(rates, queue);
+    const rates: RateController = new RateController({ limiter, user: { rpm, tpm }, windowMs, logger, onChange: show });
+    const tuner = this.autoConcurrency
+      ? new ConcurrencyTuner({
+          initial: AUTO_INITIAL,
+          max: this.concurrency,
+          onChange: (limit, why) => {
+            queue.concurrency = limit;
+            logger.info(`Concurrency ${limit} (auto: ${why}).`);
+            show();
+          },
+        })
+      : undefined;
+    return new RunContext(queue, limiter, rates, tuner, logger, () => {
+      if (cautious && queue.concurrency === FIRST_ROUND) queue.concurrency = tuner ? tuner.current : full;
+      show();
+    });
+  }
+
+  /** Tells the statistics which limits and concurrency are in force (shown in progress lines). */
+  private showLimits(rates: RateController, queue: PQueue): void {
+    const { rpm, tpm, source } = rates.inForce;
+    const perMinute = (n: number | null) => (n === null ? null : (n * 60_000) / this.opts.rateWindowMs);
+    this.stats.setLimits({
+      rpm: perMinute(rpm),
+      tpm: perMinute(tpm),
+      source,
+      concurrency: queue.concurrency,
+      autoConcurrency: this.autoConcurrency,
+    });
   }
 
   /**
    * One row: de-duplication, cache, a slot for the call with retries, then its record. Never
-   * throws. The row leaves the waiting count (`row.leftWaiting`) once it needs no slot (it joined
-   * an identical row, or the cache answered) or once it has one.
+   * throws: an unexpected error becomes the row's `internal_error` record. The row leaves the
+   * waiting count (`row.leftWaiting`) once it needs no slot (it joined an identical row, or the
+   * cache answered) or once it has one.
    */
   private async process(request: LLMRequest, row: RowSlot, ctx: RunContext): Promise<ResultRecord> {
     const timing: Timing = { started: Date.now() };
-    const key = computeRequestHash(request, this.opts.provider.scope);
-    let outcome: Outcome;
-    let shared = false;
-    const existing = this.inflight.get(key);
-    if (ctx.stop.aborted) {
-      row.leftWaiting();
-      outcome = this.stopped(ctx, 0);
-    } else if (existing) {
-      shared = true;
-      row.leftWaiting();
-      outcome = await existing;
-    } else {
-      const p = this.lookupOrCall(request, key, ctx, row, timing);
-      this.inflight.set(key, p);
-      try {
-        outcome = await p;
-      } finally {
-        this.inflight.delete(key);
+    let key = '';
+    try {
+      key = computeRequestHash(request, this.opts.provider.scope);
+      let outcome: Outcome;
+      let shared = false;
+      const existing = ctx.inflight.get(key);
+      if (ctx.stop.aborted) {
+        row.leftWaiting();
+        outcome = ctx.stopped(0);
+      } else if (existing) {
+        shared = true;
+        row.leftWaiting();
+        outcome = await existing;
+      } else {
+        const p = this.lookupOrCall(request, key, ctx, row, timing);
+        ctx.inflight.set(key, p);
+        try {
+          outcome = await p;
+        } finally {
+          ctx.inflight.delete(key);
+        }
       }
+      return this.record(request, key, row, timing, outcome, shared);
+    } catch (e) {
+      this.opts.logger.error(`Row ${request.line} (${request.custom_id}) failed unexpectedly: ${(e as Error)?.stack ?? String(e)}`);
+      const outcome: Outcome = { ok: false, code: 'internal_error', message: `Unexpected error: ${(e as Error)?.message ?? String(e)}`, attempts: 0 };
+      return this.record(request, key, row, timing, outcome, false);
     }
+  }
 
+  /** The record of a row's outcome (and its statistics). */
+  private record(request: LLMRequest, key: string, row: RowSlot, timing: Timing, outcome: Outcome, shared: boolean): ResultRecord {
     const model = request.body.model;
     const base = { custom_id: request.custom_id, line: request.line, latency_ms: timing.latencyMs ?? Date.now() - timing.started };
-    const id = `fastllm-${key.slice(3, 15)}-${row.index + 1}`;
+    const id = `fastllm-${key ? key.slice(3, 15) : 'unhashed'}-${row.index + 1}`;
     if (outcome.ok) {
-      const usage = usageOf(outcome.response.body);
+      const body = outcome.response.body;
+      const usage = usageOf(body);
       const reused = outcome.cached || shared;
-      if (reused) this.stats.reusedSuccess(model, usage, outcome.cached ? 'cache' : 'dedup');
-      else this.stats.freshSuccess(model, usage);
+      // Structured outputs: an answer that does not match the schema its request asked for is a
+      // failed row (exit status, Rerun Failed Rows), with the server's body kept in the record.
+      const marks = answerMarks(request, body);
+      if (reused) this.stats.reusedSuccess(model, usage, outcome.cached ? 'cache' : 'dedup', marks.flags);
+      else this.stats.freshSuccess(model, usage, marks.flags, base.latency_ms);
       return {
         id,
         ...base,
-        response: { status_code: outcome.response.status, request_id: outcome.response.requestId, body: outcome.response.body },
-        error: null,
+        response: { status_code: outcome.response.status, request_id: outcome.response.requestId, body },
+        error: marks.error,
         cached: reused,
         attempts: shared ? 0 : outcome.attempts,
+        ...marks.fields,
       };
     }
-    this.stats.failure();
+    this.stats.failure(model);
     return {
       id,
       ...base,
@@ -318,13 +365,6 @@ export class RequestManager {
       cached: false,
       attempts: shared ? 0 : outcome.attempts,
     };
-  }
-
-  /** The outcome of a row that did not finish because the run stopped or was cancelled. */
-  private stopped(ctx: RunContext, attempts: number): Outcome {
-    return ctx.fatal
-      ? { ok: false, code: 'run_stopped', message: `Not finished: the run stopped. ${ctx.fatal.message}`, attempts }
-      : { ok: false, code: 'cancelled', message: 'Not finished: the run was cancelled.', attempts };
   }
 
   /**
@@ -339,7 +379,7 @@ export class RequestManager {
     timing: Timing,
   ): Promise<Outcome> {
     const { cache, cachePolicy } = this.opts;
-    if (cache && cachePolicy === 'use') {
+    if (cache && cachePolicy === 'use' && !request.refresh) {
       try {
         const hit = await cache.get(key);
         if (hit) {
@@ -357,9 +397,9 @@ export class RequestManager {
     }
     const { outcome, stored } = await ctx.queue.add(async () => {
       row.leftWaiting();
-      if (ctx.stop.aborted) return { outcome: this.stopped(ctx, 0) };
+      if (ctx.stop.aborted) return { outcome: ctx.stopped(0) };
       timing.started = Date.now();
-      const result = await this.callWithRetries(request, ctx);
+      const result = await callWithRetries(request, ctx, this.callSettings());
       timing.latencyMs = Date.now() - timing.started;
       // The write starts before the slot goes to the next call, and is awaited after: SqliteCache
       // journals the entry synchronously, so a killed run re-sends only the calls in flight.
@@ -367,6 +407,21 @@ export class RequestManager {
     });
     await stored;
     return outcome;
+  }
+
+  /**
+   * Before the first lookup: stores the answers a writer that has ended since the cache was opened
+   * left in its journal (see SqliteCache.recover), so that none of them is paid for again.
+   */
+  private async recoverCache(ctx: RunContext): Promise<void> {
+    const { cache, cachePolicy } = this.opts;
+    if (!cache?.recover || cachePolicy === 'bypass') return;
+    try {
+      const n = await cache.recover();
+      if (n > 0) this.opts.logger.info(`Cache: stored ${n} answer(s) that an ended run had journaled but not written.`);
+    } catch (e) {
+      this.cacheFailed(ctx, 'Cache recovery failed (answers another process left in its journal are not used)', e);
+    }
   }
 
   /** Writes an answer to the cache (unless the policy is `bypass`). Never rejects. */
@@ -402,67 +457,18 @@ export class RequestManager {
     };
   }
 
-  private async callWithRetries(request: LLMRequest, ctx: RunContext): Promise<Outcome> {
-    const { provider, maxRetries, timeoutMs, logger } = this.opts;
-    const { stop, limiter } = ctx;
-    const estimate = limiter.limited ? estimateRequestTokens(request, this.exactTokens) : 0;
-    let attempts = 0;
-    for (;;) {
-      let failure: ProviderError;
-      try {
-        const reservation = await limiter.acquire(estimate, stop);
-        attempts++;
-        this.stats.attemptStarted();
-        try {
-          const response = await provider.send(request, { signal: stop, timeoutMs });
-          const usage = usageOf(response.body);
-          if (usage) limiter.reconcile(reservation, usage.total_tokens);
-          limiter.observeHeaders(response.headers);
-          return { ok: true, response, attempts, cached: false };
-        } finally {
-          limiter.settle(reservation);
-          this.stats.attemptEnded();
-        }
-      } catch (e) {
-        failure = e instanceof ProviderError ? e : new ProviderError(String((e as Error)?.message ?? e), undefined, 'internal_error');
-      }
-
-      const kind = stop.aborted ? 'cancelled' : classifyFailure(failure);
-      const fail = (code: string, message: string): Outcome => ({
-        ok: false,
-        code,
-        message,
-        status: failure.status,
-        body: failure.status !== undefined ? { error: { message: failure.message, code: failure.code } } : undefined,
-        requestId: failure.headers['x-request-id'] ?? null,
-        attempts,
-      });
-      if (kind === 'cancelled') return this.stopped(ctx, attempts);
-      if (kind === 'fatal') {
-        const msg =
-          `The server rejected the API key (HTTP ${failure.status}): ${failure.message}. ` +
-          'Check the key (and that it is meant for this base URL), then run again.';
-        ctx.onFatal(new RunStoppedError(msg, 'auth_failed'));
-        return fail('auth_failed', msg);
-      }
-      if (kind === 'final' || attempts > maxRetries) {
-        const code = failure.status !== undefined ? failure.code || `http_${failure.status}` : failure.code;
-        const suffix = kind === 'retry' ? ` (gave up after ${attempts} attempts)` : '';
-        return fail(code, failure.message + suffix);
-      }
-
-      // Retry. A server-given wait is honoured exactly (never undercut); a 429 pauses everyone.
-      const retryAfter = parseRetryAfter(failure.headers);
-      let wait = backoffMs(attempts, { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs });
-      if (retryAfter !== undefined) wait = Math.max(retryAfter, 1);
-      if (failure.status === 429) limiter.pauseUntil(Date.now() + wait);
-      this.stats.retried();
-      logger.debug(`Retrying row ${request.line} in ${wait} ms after ${failure.status ?? failure.code}: ${failure.message}`);
-      try {
-        await sleep(wait, stop);
-      } catch {
-        return this.stopped(ctx, attempts);
-      }
-    }
+  private callSettings(): CallSettings {
+    const o = this.opts;
+    return {
+      provider: o.provider,
+      maxRetries: o.maxRetries,
+      timeoutMs: o.timeoutMs,
+      retryBaseMs: o.retryBaseMs,
+      retryMaxMs: o.retryMaxMs,
+      rateLimitGiveUpMs: o.rateLimitGiveUpMs,
+      exactTokens: this.exactTokens,
+      logger: o.logger,
+      stats: this.stats,
+    };
   }
 }

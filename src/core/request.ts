@@ -24,12 +24,51 @@ export interface RequestDefaults {
   /** Sampling temperature for chat rows that set none. @default undefined (the server's default) */
   temperature?: number;
   /**
-   * Completion token limit for chat rows that set none. Not applied to a row that sets
-   * `max_completion_tokens`, because OpenAI rejects a body that has both. @default undefined
+   * Completion token limit for rows that set none. Sent as `max_tokens` to chat models, as
+   * `max_completion_tokens` to reasoning models that refuse `max_tokens` (o-series, gpt-5 family:
+   * see {@link requiresMaxCompletionTokens}), and as `max_output_tokens` to the Responses API.
+   * Not applied to a chat row that sets either field, because OpenAI rejects a body with both.
+   * @default undefined
    */
   max_tokens?: number;
+  /**
+   * Reasoning effort (`minimal`, `low`, `medium`, `high`, …) for rows that set none: chat
+   * `reasoning_effort`, Responses `reasoning.effort`. @default undefined (the model's default)
+   */
+  reasoning_effort?: string;
+  /**
+   * A JSON schema the answer must follow, for rows that ask for no format of their own: chat
+   * `response_format: {type: "json_schema", json_schema}`, Responses `text.format: {type:
+   * "json_schema", …}`. See {@link JsonSchemaFormat}. @default undefined
+   */
+  schema?: JsonSchemaFormat;
   /** Any other chat parameters (`top_p`, `seed`, `reasoning_effort`, …), each applied if absent. @default {} */
   params?: Record<string, unknown>;
+}
+
+/**
+ * OpenAI's `json_schema` format object (https://platform.openai.com/docs/api-reference/chat/create#chat-create-response_format):
+ * a name, the schema, and whether the model must follow it exactly.
+ */
+export interface JsonSchemaFormat {
+  /** `^[a-zA-Z0-9_-]{1,64}$`. */
+  name: string;
+  schema: Record<string, unknown>;
+  /** @default true (OpenAI's Structured Outputs; false asks for JSON that the schema only guides) */
+  strict?: boolean;
+  description?: string;
+}
+
+/**
+ * True for models that refuse `max_tokens` and take `max_completion_tokens` instead: OpenAI's
+ * reasoning models, the o-series (`o1`, `o3-mini`, `o4-mini`, …) and the gpt-5 family. A name with
+ * a provider prefix (`openai/o3`) counts by its last part. Other models that refuse it are learned
+ * from their 400 during a run (see RunContext in call.ts).
+ */
+export function requiresMaxCompletionTokens(model: unknown): boolean {
+  if (typeof model !== 'string') return false;
+  const name = model.slice(model.lastIndexOf('/') + 1).toLowerCase();
+  return /^o\d+(?:$|-)/.test(name) || name.startsWith('gpt-5');
 }
 
 /** Options of the request factories. */
@@ -47,6 +86,24 @@ export interface RequestOptions {
   custom_id?: string;
   /** Source line (see {@link LLMRequest.line}). @default 0 */
   line?: number;
+}
+
+/**
+ * A request for one prompt of the given kind, with the defaults applied as a batch row would get
+ * them (the editor's selections use it). Throws a TypeError if the result is not a valid request.
+ */
+export function promptRequest(
+  prompt: string,
+  opts: { kind?: 'chat' | 'responses'; defaults: RequestDefaults; custom_id: string; line: number },
+): LLMRequest {
+  if (opts.kind === 'responses') {
+    const body = applyResponsesDefaults({ input: prompt }, opts.defaults);
+    throwIfInvalid(validateResponsesBody(body));
+    return { kind: 'responses', custom_id: opts.custom_id, line: opts.line, body: body as LLMRequest['body'] as never };
+  }
+  const body = applyChatDefaults({ messages: [{ role: 'user', content: prompt }] }, opts.defaults);
+  throwIfInvalid(validateChatBody(body));
+  return { kind: 'chat', custom_id: opts.custom_id, line: opts.line, body: body as unknown as ChatBody };
 }
 
 /** A chat request for one user prompt (with a system message first, if given). */
@@ -83,13 +140,81 @@ export function applyChatDefaults(body: Record<string, unknown>, defaults: Reque
   if (out.model === undefined && defaults.model) out.model = defaults.model;
   if (out.temperature === undefined && defaults.temperature !== undefined) out.temperature = defaults.temperature;
   if (out.max_tokens === undefined && out.max_completion_tokens === undefined && defaults.max_tokens !== undefined) {
-    out.max_tokens = defaults.max_tokens;
+    if (requiresMaxCompletionTokens(out.model)) out.max_completion_tokens = defaults.max_tokens;
+    else out.max_tokens = defaults.max_tokens;
+  }
+  if (out.reasoning_effort === undefined && defaults.reasoning_effort !== undefined) out.reasoning_effort = defaults.reasoning_effort;
+  if (out.response_format === undefined && defaults.schema) {
+    const { name, schema, strict = true, description } = defaults.schema;
+    out.response_format = { type: 'json_schema', json_schema: { name, schema, strict, ...(description ? { description } : {}) } };
   }
   // Only a well-formed list gets a system message; a malformed one is left for the validator to name.
   if (defaults.system && Array.isArray(out.messages)) {
     out.messages = withSystem(out.messages as Message[], defaults.system);
   }
   return out;
+}
+
+/**
+ * Returns a copy of a Responses body with the defaults filled in where the body has no value: the
+ * system message becomes `instructions`, `max_tokens` becomes `max_output_tokens`, the reasoning
+ * effort `reasoning.effort`, the schema `text.format`.
+ */
+export function applyResponsesDefaults(body: Record<string, unknown>, defaults: RequestDefaults = {}): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...body };
+  for (const [key, value] of Object.entries(defaults.params ?? {})) {
+    if (out[key] === undefined && value !== undefined) out[key] = value;
+  }
+  if (out.model === undefined && defaults.model) out.model = defaults.model;
+  if (out.temperature === undefined && defaults.temperature !== undefined) out.temperature = defaults.temperature;
+  if (out.max_output_tokens === undefined && defaults.max_tokens !== undefined) out.max_output_tokens = defaults.max_tokens;
+  if (out.instructions === undefined && defaults.system) out.instructions = defaults.system;
+  if (defaults.reasoning_effort !== undefined) {
+    const reasoning = isPlainObject(out.reasoning) ? out.reasoning : {};
+    if (reasoning.effort === undefined) out.reasoning = { ...reasoning, effort: defaults.reasoning_effort };
+  }
+  if (defaults.schema) {
+    const text = isPlainObject(out.text) ? out.text : {};
+    if (text.format === undefined) {
+      const { name, schema, strict = true, description } = defaults.schema;
+      out.text = { ...text, format: { type: 'json_schema', name, schema, strict, ...(description ? { description } : {}) } };
+    }
+  }
+  return out;
+}
+
+/**
+ * Checks a Responses API body: `model`, and `input` (a non-empty string or a list of input items).
+ * Returns a message for the first problem, or null.
+ */
+export function validateResponsesBody(x: unknown): string | null {
+  if (!isPlainObject(x)) return `a Responses request body must be a JSON object, got ${typeName(x)}`;
+  const model = checkModel(x.model);
+  if (model) return model;
+  const input = x.input;
+  if (input === undefined) return 'the body has no "input"';
+  if (typeof input === 'string') {
+    if (input.trim() === '') return '"input" is empty';
+  } else if (!Array.isArray(input)) {
+    return `"input" must be text or a list of input items, got ${typeName(input)}`;
+  } else if (input.length === 0) {
+    return '"input" is an empty list';
+  } else {
+    for (let i = 0; i < input.length; i++) {
+      if (!isPlainObject(input[i])) return `input[${i}] must be an input item like {"role": "user", "content": "…"}, got ${typeName(input[i])}`;
+    }
+  }
+  if (x.instructions !== undefined && x.instructions !== null && typeof x.instructions !== 'string') {
+    return `"instructions" must be a string, got ${typeName(x.instructions)}`;
+  }
+  const max = x.max_output_tokens;
+  if (max !== undefined && max !== null && !(Number.isInteger(max) && (max as number) > 0)) {
+    return `"max_output_tokens" must be a positive whole number, got ${typeof max === 'number' ? max : typeName(max)}`;
+  }
+  for (const key of ['temperature', 'top_p']) {
+    if (x[key] !== undefined && (typeof x[key] !== 'number' || !Number.isFinite(x[key]))) return `"${key}" must be a number, got ${typeName(x[key])}`;
+  }
+  return null;
 }
 
 /** Returns a copy of an embeddings body with the default model filled in if it has none. */
@@ -144,6 +269,57 @@ export function validateEmbeddingsBody(x: unknown): string | null {
   if (input.every(isTokenId)) return null;
   if (input.every((v) => Array.isArray(v) && v.length > 0 && v.every(isTokenId))) return null;
   return '"input" must be a string, a list of strings, a list of token ids, or a list of token-id lists (not a mix)';
+}
+
+/** Options of {@link wireBody}. */
+export interface WireBodyOptions {
+  /**
+   * Build the body of a streamed chat call: `stream: true` and `stream_options.include_usage`
+   * (kept with any other `stream_options` the row set). Otherwise both fields are removed, since
+   * the caller reads one JSON answer (and OpenAI refuses `stream_options` without `stream`).
+   * @default false
+   */
+  stream?: boolean;
+}
+
+/**
+ * The request body exactly as it goes to the server, for live calls and Batch API lines alike:
+ * without the top-level fields that start with `_` (the user's own annotations, which OpenAI
+ * refuses as "Unrecognized request argument"), and with the streaming fields set for the way it
+ * is sent (see {@link WireBodyOptions.stream}). Nested `_` fields are data (say, a JSON-schema
+ * property) and stay. Returns `request.body` itself when nothing changes; never modifies it.
+ *
+ * @example
+ * wireBody({ kind: 'chat', custom_id: 'a', line: 1, body: { model: 'm', messages, _source: 'x', stream: true } })
+ * // → { model: 'm', messages }
+ */
+export function wireBody(request: LLMRequest, options: WireBodyOptions = {}): Record<string, unknown> {
+  const body = request.body as Record<string, unknown>;
+  const streamable = request.kind === 'chat' || request.kind === 'responses';
+  const streamed = streamable && !!options.stream;
+  let changed = streamed;
+  for (const key in body) {
+    if (key.charCodeAt(0) === 0x5f /* _ */ || (streamable && (key === 'stream' || key === 'stream_options'))) {
+      changed = true;
+      break;
+    }
+  }
+  if (!changed) return body; // the common case: no copy per request
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (key.charCodeAt(0) === 0x5f) continue;
+    if (streamable && (key === 'stream' || key === 'stream_options')) continue;
+    out[key] = value;
+  }
+  if (streamed) {
+    const given = isPlainObject(body.stream_options) ? body.stream_options : {};
+    out.stream = true;
+    // Chat completions report usage in a stream only when asked; the Responses API always does
+    // (in `response.completed`), and its `stream_options` has no `include_usage`.
+    if (request.kind === 'chat') out.stream_options = { ...given, include_usage: true };
+    else if (Object.keys(given).length > 0) out.stream_options = given;
+  }
+  return out;
 }
 
 /** A short description of a value's type for messages: "a number", "null", "a list". */

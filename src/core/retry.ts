@@ -1,25 +1,49 @@
 import { ProviderError } from './providers/provider';
 
 /**
- * Which failures are worth another attempt, and how long to wait before it.
+ * Which failures are worth another attempt, and which stop the run.
  *
- * Retried: 408 (request timeout), 409 (conflict), 429 (rate limited), every 5xx, and failures with
- * no HTTP answer (connection reset, timeout, a reply that was not valid JSON). Never retried: 400,
- * 404, 422 and the other 4xx, which would fail the same way again and only burn budget.
- * 401/403 are fatal for the whole run (a rejected key fails every row).
+ * - `rateLimited`: a 429 that is about the rate (OpenAI's `rate_limit_exceeded`, any 429 without
+ *   a code). Retried for as long as the run still makes progress; it never uses up a row's
+ *   `maxRetries`, which is for the failures below.
+ * - `retry`: 408 (request timeout), 409 (conflict), every 5xx, and failures with no HTTP answer
+ *   (connection reset, timeout, a reply that was not valid JSON).
+ * - `quota`: a 429 whose code or type is `insufficient_quota`: the account has no credit left,
+ *   and waiting does not help (OpenAI's error codes guide). Stops the run.
+ * - `auth`: 401, and a 403 that is about the key ({@link isAboutTheKey}). Stops the run.
+ * - `forbidden`: any other 403, e.g. OpenRouter's answer to one prompt flagged by moderation. That
+ *   row's final error (the run stops only if the first few requests all get one).
+ * - `final`: 400, 404, 422 and the other 4xx, which would fail the same way again.
  */
-export type FailureKind = 'retry' | 'fatal' | 'final' | 'cancelled';
+export type FailureKind = 'retry' | 'rateLimited' | 'quota' | 'auth' | 'forbidden' | 'final' | 'cancelled';
 
-const RETRYABLE_STATUS = new Set([408, 409, 429]);
+const RETRYABLE_STATUS = new Set([408, 409]);
 const RETRYABLE_CODES = new Set(['timeout', 'connection_error', 'bad_response']);
 
 export function classifyFailure(err: ProviderError): FailureKind {
   if (err.code === 'aborted') return 'cancelled';
   const s = err.status;
   if (s === undefined) return RETRYABLE_CODES.has(err.code) ? 'retry' : 'final';
-  if (s === 401 || s === 403) return 'fatal';
+  if (s === 429) return isQuotaError(err) ? 'quota' : 'rateLimited';
+  if (s === 401) return 'auth';
+  if (s === 403) return isAboutTheKey(err) ? 'auth' : 'forbidden';
   if (RETRYABLE_STATUS.has(s) || s >= 500) return 'retry';
   return 'final';
+}
+
+/** OpenAI's "You exceeded your current quota, please check your plan and billing details." */
+export function isQuotaError(err: ProviderError): boolean {
+  return /insufficient_quota|billing_hard_limit|quota_exceeded/i.test(err.code);
+}
+
+/**
+ * A 403 whose error code or type says it is about the credentials or the account, rather than
+ * about this one request: OpenAI's `invalid_api_key`, `unsupported_country_region_territory`,
+ * Azure's `PermissionDenied`, or a message that names the API key.
+ */
+export function isAboutTheKey(err: ProviderError): boolean {
+  const codes = /api[_ -]?key|auth|unauthori[sz]ed|permission|credential|organization|account|country|region|territory/i;
+  return codes.test(err.code) || /\b(api[ -]?key|access token|credentials?)\b/i.test(err.message);
 }
 
 /**

@@ -2,7 +2,7 @@
  * The request and result model shared by every part of the engine.
  *
  * Names follow the original FastLLM architecture (Message, LLMRequest, ResponseWrapper) and the wire
- * shapes follow OpenAI's chat-completions, embeddings and Batch API formats, so that a request body
+ * shapes follow OpenAI's chat-completions, Responses, embeddings and Batch API formats, so that a request body
  * or a result record can be sent to, or compared with, any OpenAI-compatible server unchanged.
  */
 
@@ -66,12 +66,29 @@ export interface EmbeddingsBody {
   [extra: string]: unknown;
 }
 
+/**
+ * A Responses API request body (https://platform.openai.com/docs/api-reference/responses/create).
+ * `input` is a string or a list of input items (messages `{role, content}` and others); every
+ * other parameter (`text.format`, `reasoning`, `prompt_cache_key`, `tools`, …) passes through.
+ */
+export interface ResponsesBody {
+  model: string;
+  input: string | Record<string, unknown>[];
+  instructions?: string;
+  max_output_tokens?: number;
+  temperature?: number;
+  reasoning?: { effort?: string; [extra: string]: unknown };
+  text?: { format?: Record<string, unknown>; [extra: string]: unknown };
+  [extra: string]: unknown;
+}
+
 /** Which API a request goes to. The Batch API `url` of each kind is in {@link ENDPOINT_URLS}. */
-export type EndpointKind = 'chat' | 'embeddings';
+export type EndpointKind = 'chat' | 'embeddings' | 'responses';
 
 export const ENDPOINT_URLS: Record<EndpointKind, string> = {
   chat: '/v1/chat/completions',
   embeddings: '/v1/embeddings',
+  responses: '/v1/responses',
 };
 
 interface RequestBase {
@@ -79,12 +96,19 @@ interface RequestBase {
   custom_id: string;
   /** 1-based line (or CSV record start line) of the input this request came from; 0 if none. */
   line: number;
+  /**
+   * Ask the server again even when the cache holds an answer (the answer found is replaced). Set
+   * by Rerun Failed Rows for rows whose cached answer did not match their JSON schema.
+   * @default false
+   */
+  refresh?: boolean;
 }
 
 /** A provider-agnostic request: what to send, and where it came from. */
 export type LLMRequest =
   | (RequestBase & { kind: 'chat'; body: ChatBody })
-  | (RequestBase & { kind: 'embeddings'; body: EmbeddingsBody });
+  | (RequestBase & { kind: 'embeddings'; body: EmbeddingsBody })
+  | (RequestBase & { kind: 'responses'; body: ResponsesBody });
 
 /** An input row that could not be turned into a request; it becomes an error record in place. */
 export interface InputError {
@@ -99,11 +123,27 @@ export interface InputError {
 /** What a batch reader yields: a request, or an error for a line that could not be read. */
 export type InputItem = LLMRequest | InputError;
 
-/** Token usage as reported by the server (OpenAI's `usage` object). */
+/**
+ * Token usage as reported by the server (OpenAI's `usage` object), in the chat-completions names.
+ * A Responses API `usage` (`input_tokens`, `output_tokens`, …) is read into the same names by
+ * `usageOf` (src/core/tokens.ts).
+ */
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /**
+   * Of `prompt_tokens`, those the provider served from its prompt cache (billed lower):
+   * `prompt_tokens_details.cached_tokens`, Responses `input_tokens_details.cached_tokens`.
+   * @default 0 (absent)
+   */
+  cached_tokens?: number;
+  /**
+   * Of `completion_tokens`, the reasoning tokens (billed as output, never shown):
+   * `completion_tokens_details.reasoning_tokens`, Responses `output_tokens_details.reasoning_tokens`.
+   * @default 0 (absent)
+   */
+  reasoning_tokens?: number;
 }
 
 /**
@@ -124,6 +164,17 @@ export interface ResultRecord {
   attempts: number;
   /** Wall time from dispatch to answer, including retries and rate-limit waits. */
   latency_ms: number;
+  /**
+   * True when the answer was cut short by the token limit (chat `finish_reason: "length"`,
+   * Responses `status: "incomplete"` for `max_output_tokens`). Absent otherwise.
+   */
+  truncated?: boolean;
+  /**
+   * Set when the request asked for a JSON schema (`response_format` json_schema, Responses
+   * `text.format`): whether the answer parsed and matched it. A `false` comes with the error
+   * `schema_invalid`, whose message is the validator's.
+   */
+  schema_valid?: boolean;
 }
 
 /** The value stored in a cache entry: plain JSON, so that it can be browsed and searched. */

@@ -18,10 +18,16 @@ export interface FastLLMApi {
   runSelection(): Promise<SelectionResult | undefined>;
   /** The summary of the last batch run or rerun that finished. */
   readonly lastSummary: BatchSummary | undefined;
+  /** The text and buttons of the notification that ended the last batch run or rerun. */
+  readonly lastBatchNotice: { text: string; actions: string[] } | undefined;
   /** What the Token Stats panel shows right now. */
   stats(): StatsView;
   /** The status bar item's text, e.g. `$(sparkle) 12.3k tok · 45% cached`. */
   statusBarText(): string;
+  /** The status bar item's tooltip (Markdown source). */
+  statusBarTooltip(): string;
+  /** Whether the status bar item shows (only once FastLLM has been used in the workspace). */
+  statusBarVisible(): boolean;
   /** True while any run is in progress. */
   isRunning(): boolean;
   /** Cancels every run in progress; returns how many. */

@@ -25,6 +25,12 @@ export const COMMANDS = {
   rerunFailed: 'fastllm.rerunFailed',
   /** Show Log */
   showLog: 'fastllm.showLog',
+  /** Select Profile… `(name?: string)`: '' for none; asks with a quick pick when no name is given → the name, or undefined */
+  selectProfile: 'fastllm.selectProfile',
+  /** Select Model… `(model?: string)`: lists the profile's models when none is given → the model, or undefined */
+  selectModel: 'fastllm.selectModel',
+  /** Try It Without a Key `()` → DemoResult | undefined: the sample batch against a local demo server (./demo/tryDemo.ts) */
+  tryDemo: 'fastllm.tryDemo',
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;
@@ -33,9 +39,16 @@ export type CommandId = (typeof COMMANDS)[CommandName];
 /** A handler per command; `never[]` accepts handlers of any parameter list. */
 export type CommandHandlers = Record<CommandName, (...args: never[]) => unknown>;
 
-/** Registers one handler per command of the table; the compiler checks that none is missing. */
-export function registerCommands(handlers: CommandHandlers): vscode.Disposable[] {
-  return (Object.keys(COMMANDS) as CommandName[]).map((name) =>
-    vscode.commands.registerCommand(COMMANDS[name], handlers[name] as (...args: unknown[]) => unknown),
-  );
+/**
+ * Registers one handler per command of the table; the compiler checks that none is missing.
+ * `invoked` is called before each handler (FastLLM was used in this workspace).
+ */
+export function registerCommands(handlers: CommandHandlers, invoked?: (name: CommandName) => void): vscode.Disposable[] {
+  return (Object.keys(COMMANDS) as CommandName[]).map((name) => {
+    const handler = handlers[name] as (...args: unknown[]) => unknown;
+    return vscode.commands.registerCommand(COMMANDS[name], (...args: unknown[]) => {
+      invoked?.(name);
+      return handler(...args);
+    });
+  });
 }

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { compareResults, type CompareSummary, type DiffRow } from '../core/compare';
 import { DEFAULT_PRICES } from '../core/pricing';
-import { parseCompareState, PREVIEW_CHARS, type CompareView } from '../webview/compareProtocol';
+import { MAX_GROUP, parseCompareState, PREVIEW_CHARS, type CompareView } from '../webview/compareProtocol';
 import { ComparePanel } from './comparePanel';
 import type { Config } from './config';
 import { Disposable } from './dispose';
@@ -67,9 +67,9 @@ class AnswerDocuments implements vscode.TextDocumentContentProvider {
 }
 
 /**
- * FastLLM: Compare Two Results Files…: picks two results files (from the Explorer's selection, or
- * with two pickers), compares them in the background, shows the Compare panel and opens a row's
- * answers in the diff editor when the panel asks.
+ * FastLLM: Compare Results Files…: picks two results files (or more, selected in the Explorer:
+ * the first is compared with each other in turn), compares them in the background, shows the
+ * Compare panel and opens a row's answers in the diff editor when the panel asks.
  */
 export class CompareController extends Disposable {
   private readonly docs = new AnswerDocuments();
@@ -87,7 +87,8 @@ export class CompareController extends Disposable {
   async run(uri?: unknown, uris?: unknown): Promise<CompareOutcome | undefined> {
     const files = await this.pickFiles(uri, uris);
     if (!files) return undefined;
-    return this.compare(files[0], files[1]);
+    // More than two files: the first is A, and the page switches between the others as B.
+    return this.compare(files[0]!, files[1]!, true, files.slice(1));
   }
 
   /**
@@ -98,6 +99,8 @@ export class CompareController extends Disposable {
   async revive(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
     const files = parseCompareState(state);
     const missing = files ? [files.fileA, files.fileB].filter((f) => !path.isAbsolute(f) || !existsSync(f)) : [];
+    // A file of the group that is gone is left out of it; A and the B shown must be there.
+    const group = files?.group.filter((f) => path.isAbsolute(f) && existsSync(f)) ?? [];
     const pending = (reason: string) => () => void vscode.window.showInformationMessage(`FastLLM: ${reason}`);
     const why = !files
       ? 'this comparison was not kept: compare the files again.'
@@ -109,11 +112,14 @@ export class CompareController extends Disposable {
       this.log.info(`Compare: restored a panel without comparing again (${why})`);
       return;
     }
-    await this.compare(files.fileA, files.fileB, false);
+    await this.compare(files.fileA, files.fileB, false, group);
   }
 
-  /** Compares two results files and shows the outcome in the Compare panel (revealing it unless `reveal` is false). */
-  private async compare(fileA: string, fileB: string, reveal = true): Promise<CompareOutcome | undefined> {
+  /**
+   * Compares two results files and shows the outcome in the Compare panel (revealing it unless
+   * `reveal` is false). `group`: the files the page offers to compare with A instead (B among them).
+   */
+  private async compare(fileA: string, fileB: string, reveal = true, group: string[] = [fileB]): Promise<CompareOutcome | undefined> {
     const nameA = this.label(fileA, fileB);
     const nameB = this.label(fileB, fileA);
     let summary: CompareSummary;
@@ -133,12 +139,17 @@ export class CompareController extends Disposable {
     }
     const uriPairs = this.docs.add(summary.rows, nameA, nameB);
     const view = toView(summary, { nameA, nameB, fileA, fileB });
+    if (group.length > 1) view.group = group.map((file) => ({ name: this.label(file, fileA), file }));
     const openDiff = (i: number) => {
       const row = summary.rows[i];
       const pair = uriPairs[i];
       if (row && pair) void this.openDiff(row, pair, nameA, nameB);
     };
-    ComparePanel.show(this.extensionUri, this.log, openDiff, reveal).show(view);
+    const compareWith = (i: number) => {
+      const other = group[i];
+      if (other && other !== fileB) void this.compare(fileA, other, true, group);
+    };
+    ComparePanel.show(this.extensionUri, this.log, openDiff, reveal, compareWith).show(view);
     this.log.info(
       `Compare ${fileA} ↔ ${fileB}: same ${summary.same}, differ ${summary.differ}, only in A ${summary.onlyA}, only in B ${summary.onlyB}, failed ${summary.failed}.`,
     );
@@ -151,14 +162,22 @@ export class CompareController extends Disposable {
     await vscode.commands.executeCommand('vscode.diff', pair.left, pair.right, title, { preview: true, viewColumn: vscode.ViewColumn.Beside });
   }
 
-  /** The two files: the Explorer's two selected files, or the clicked one and a pick, or two picks. */
-  private async pickFiles(uri: unknown, uris: unknown): Promise<[string, string] | undefined> {
+  /**
+   * The files: those selected in the Explorer (two, or more: the first is compared with each of
+   * the others), or the clicked one and a pick, or two picks.
+   */
+  private async pickFiles(uri: unknown, uris: unknown): Promise<string[] | undefined> {
     const selected = Array.isArray(uris) ? uris.filter((u): u is vscode.Uri => u instanceof vscode.Uri) : [];
-    if (selected.length > 2) {
-      void vscode.window.showErrorMessage('FastLLM: select two results files to compare, not more.');
+    if (selected.length > MAX_GROUP + 1) {
+      void vscode.window.showErrorMessage(`FastLLM: select at most ${MAX_GROUP + 1} results files to compare.`);
       return undefined;
     }
-    if (selected.length === 2) return [selected[0]!.fsPath, selected[1]!.fsPath];
+    if (selected.length >= 2) {
+      // The clicked file is A; the others follow in the order they were selected.
+      const first = uri instanceof vscode.Uri ? selected.find((u) => u.fsPath === uri.fsPath) : undefined;
+      const ordered = first ? [first, ...selected.filter((u) => u !== first)] : selected;
+      return ordered.map((u) => u.fsPath);
+    }
     const first = uri instanceof vscode.Uri ? uri.fsPath : await this.pickOne('Compare results: first file (A)', undefined);
     if (!first) return undefined;
     const second = await this.pickOne(`Compare ${path.basename(first)} with… (B)`, first);

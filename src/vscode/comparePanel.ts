@@ -5,8 +5,9 @@ import type { Log } from './log';
 import { mediaRoot, pageHtml, webviewOptions } from './panels/html';
 
 /**
- * The Compare panel: the summary of two results files and the rows whose answers differ. One panel
- * at a time; a new comparison replaces its view. The page asks with `ready` whenever it (re)loads,
+ * The Compare panel: the summary of two results files and the rows whose answers differ (with more
+ * than two files, of the first and one other, chosen on the page). One panel at a time; a new
+ * comparison replaces its view. The page asks with `ready` whenever it (re)loads,
  * and the host answers with the current view, so a hidden and shown again panel is never blank.
  * Clicking a row asks the host (by row index, validated) to open that row's diff.
  */
@@ -21,14 +22,15 @@ export class ComparePanel extends Disposable {
    * Shows the panel, creating it if needed (`reveal: false` leaves an open one where it is).
    * `openDiff` is called with a listed row's index.
    */
-  static show(extensionUri: vscode.Uri, log: Log, openDiff: (index: number) => void, reveal = true): ComparePanel {
+  static show(extensionUri: vscode.Uri, log: Log, openDiff: (index: number) => void, reveal = true, compareWith?: (index: number) => void): ComparePanel {
     if (ComparePanel.current) {
       ComparePanel.current.openDiff = openDiff;
+      ComparePanel.current.compareWith = compareWith;
       if (reveal) ComparePanel.current.panel.reveal(undefined, false);
       return ComparePanel.current;
     }
     const panel = vscode.window.createWebviewPanel(ComparePanel.viewType, 'FastLLM Compare', vscode.ViewColumn.Active, webviewOptions(extensionUri));
-    return (ComparePanel.current = new ComparePanel(panel, extensionUri, log, openDiff));
+    return (ComparePanel.current = new ComparePanel(panel, extensionUri, log, openDiff, compareWith));
   }
 
   /**
@@ -51,6 +53,8 @@ export class ComparePanel extends Disposable {
     extensionUri: vscode.Uri,
     log: Log,
     private openDiff: (index: number) => void,
+    /** Called with an index into the view's group (a comparison of more than two files). */
+    private compareWith?: (index: number) => void,
   ) {
     super();
     this._register(panel);
@@ -72,6 +76,8 @@ export class ComparePanel extends Disposable {
         if (msg.type === 'ready') {
           this.ready = true;
           this.post();
+        } else if (msg.type === 'compareWith') {
+          if (this.view?.group && msg.index < this.view.group.length) this.compareWith?.(msg.index);
         } else if (!this.view || msg.index < this.view.rows.length) {
           // Before a view is sent (a restored panel), the page shows the one it kept; the
           // controller's openDiff checks the index against it.

@@ -4,11 +4,14 @@ import * as vscode from 'vscode';
 import type { ReaderOptions } from '../core/batch/common';
 import type { CacheProvider } from '../core/cache/cacheProvider';
 import { CACHE_FILE_SUFFIXES, removeCacheFiles } from '../core/cache/files';
-import type { RequestManager } from '../core/manager';
+import type { RequestManager, RequestManagerOptions } from '../core/manager';
 import type { PriceTable } from '../core/pricing';
+import { hostOf, isLoopbackUrl } from '../core/providers/keyScope';
 import type { Provider } from '../core/providers/provider';
+import type { Profile } from '../core/profiles';
 import { maskUrlPassword, type Config } from './config';
 import { Disposable } from './dispose';
+import { chatModelBridge, consentOnce, describeChatModel, selectChatModels } from './lmModel';
 import type { Log } from './log';
 import type { RunTracker } from './runs';
 import type { Secrets } from './secrets';
@@ -34,6 +37,13 @@ export class Engine extends Disposable {
   private cacheTarget = '';
   /** True once the user was told the Redis cache is unreachable; reset when it opens again. */
   private redisWarned = false;
+  /** True once the user was told the cache is in memory (no SQLite library loads). */
+  private memoryWarned = false;
+  /** The host a run waits for a key for, while the user is asked. */
+  private waiting: string | undefined;
+  private readonly pauseChanged = this._register(new vscode.EventEmitter<void>());
+  /** Fires when a run starts or stops waiting for the user to give an API key. */
+  readonly onDidChangePause = this.pauseChanged.event;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -87,8 +97,15 @@ export class Engine extends Disposable {
       if (this.cacheTarget) return this.openRedisCache();
       const file = this.cachePath;
       await mkdir(path.dirname(file), { recursive: true });
-      const cache = await this.load().SqliteCache.open(file);
-      this.log.info(`Cache: ${file}`);
+      let inMemory = false;
+      // Where no SQLite library loads (a VSIX for another platform), answers live in memory: say so once.
+      const cache = await this.load().openCache(file, {
+        onMemoryFallback: (e) => {
+          inMemory = true;
+          this.memoryCacheWarning(e.message);
+        },
+      });
+      this.log.info(inMemory ? `Cache: in memory (no SQLite library loads here), instead of ${file}` : `Cache: ${file}`);
       return cache;
     })();
     // A failed open is not remembered: the next use tries again.
@@ -97,6 +114,17 @@ export class Engine extends Disposable {
       this.cacheOpening = undefined;
     });
     return this.cacheOpening;
+  }
+
+  /** Warns once per session that the cache is in memory, why, and how to fix it. */
+  private memoryCacheWarning(reason: string): void {
+    this.log.warn(`Cache in memory: ${reason}`);
+    if (this.memoryWarned) return;
+    this.memoryWarned = true;
+    void vscode.window.showWarningMessage(
+      `FastLLM: answers are cached in memory only, until VS Code restarts: ${reason}. ` +
+        `To keep them between sessions, install the FastLLM VSIX built for your platform (${process.platform}-${process.arch}).`,
+    );
   }
 
   /**
@@ -180,38 +208,99 @@ export class Engine extends Disposable {
    * A provider for the configured base URL, with the key from secret storage (asked for when
    * missing). Undefined when there is no key and the user did not give one: that blocks runs, and
    * the status bar says so.
+   *
+   * A loopback server may need no key, so without one requests go keyless; on the server's first
+   * 401 the user is asked for a key (the one stored for another base URL is offered by host) while
+   * the run waits, and the run goes on with it instead of stopping (see KeyOnDemandProvider).
    */
   async provider(): Promise<Provider | undefined> {
+    const choice = this.config.profileChoice;
+    if (choice.wanted && !choice.active) {
+      // Never fall back to the plain settings: that would send the prompts (and a key) elsewhere.
+      const problem = choice.problems.find((p) => p.includes(`"${choice.wanted}"`)) ?? `no profile named "${choice.wanted}"`;
+      this.runs.setProblem(`Profile: ${problem}`);
+      this.log.warn(`fastllm.profile: ${problem}`);
+      void vscode.window.showErrorMessage(`FastLLM: fastllm.profile: ${problem}.`, 'Select Profile').then((pick) => {
+        if (pick) void vscode.commands.executeCommand('fastllm.selectProfile');
+      });
+      return undefined;
+    }
+    if (choice.active?.kind === 'vscode-lm') return this.languageModelProvider(choice.active);
     const baseURL = this.config.baseUrl;
-    const local = isLoopback(baseURL);
-    // A local server usually needs no key: do not ask for one (a 401 will say if it does).
+    const local = isLoopbackUrl(baseURL);
     let apiKey = await this.secrets.get(baseURL);
     if (!apiKey && !local) apiKey = await this.secrets.ask(baseURL);
-    if (!apiKey) {
-      if (!local) {
-        this.runs.setProblem(`No API key for ${baseURL}`);
-        void vscode.window.showErrorMessage(`FastLLM: no API key for ${baseURL}. Run "FastLLM: Set API Key" first.`, 'Set API Key').then((pick) => {
-          if (pick) void vscode.commands.executeCommand('fastllm.setApiKey');
-        });
-        return undefined;
-      }
-      apiKey = '';
+    if (!apiKey && !local) {
+      this.runs.setProblem(`No API key for ${baseURL}`);
+      void vscode.window.showErrorMessage(`FastLLM: no API key for ${baseURL}. Run "FastLLM: Set API Key" first.`, 'Set API Key').then((pick) => {
+        if (pick) void vscode.commands.executeCommand('fastllm.setApiKey');
+      });
+      return undefined;
     }
     this.runs.setProblem(undefined);
-    return this.load().createProvider({
-      apiKey,
-      baseURL,
-      organization: this.config.organization,
-      project: this.config.project,
-      headers: this.config.extraHeaders,
-      // VS Code patches the global fetch for the user's proxy and certificates; our keep-alive
-      // node:http client is faster but would bypass that, so the editor uses fetch.
-      httpClient: 'fetch',
+    const mod = this.load();
+    const create = (key: string) =>
+      mod.createProvider({
+        apiKey: key,
+        baseURL,
+        organization: this.config.organization,
+        project: this.config.project,
+        headers: this.config.extraHeaders,
+        azure: this.config.azure,
+        // VS Code patches the global fetch for the user's proxy and certificates; our keep-alive
+        // node:http client is faster but would bypass that, so the editor uses fetch.
+        httpClient: 'fetch',
+      });
+    if (apiKey) return create(apiKey);
+    return new mod.KeyOnDemandProvider({
+      create,
+      askKey: async () => {
+        this.log.warn(`${hostOf(baseURL)} answered 401 to a request without a key: asking for one; the run waits.`);
+        return this.secrets.askAfterRejection(baseURL);
+      },
+      onPause: (paused) => {
+        this.waiting = paused ? hostOf(baseURL) : undefined;
+        this.pauseChanged.fire();
+      },
     });
   }
 
+
+  /**
+   * A `vscode-lm` profile: the first of VS Code's language models that match it, through the
+   * Language Model API (no key). Undefined, with a message, when none matches.
+   */
+  private async languageModelProvider(profile: Profile): Promise<Provider | undefined> {
+    const models = await selectChatModels(profile);
+    const model = models[0];
+    if (!model) {
+      const wanted = [profile.vendor && `vendor ${profile.vendor}`, profile.model && `model ${profile.model}`].filter(Boolean).join(', ') || 'any';
+      const problem = `No VS Code language model matches profile "${profile.name}" (${wanted})`;
+      this.runs.setProblem(problem);
+      this.log.warn(`${problem}; VS Code offers ${(await vscode.lm.selectChatModels()).length} language models in all.`);
+      void vscode.window.showErrorMessage(
+        `FastLLM: ${problem}. Install and sign in to an extension that provides language models (such as GitHub Copilot Chat), or pick a model with "FastLLM: Select Model…".`,
+        'Select Model',
+      ).then((pick) => {
+        if (pick) void vscode.commands.executeCommand('fastllm.selectModel');
+      });
+      return undefined;
+    }
+    this.runs.setProblem(undefined);
+    this.log.info(`Profile ${profile.name}: VS Code language model ${describeChatModel(model)} (${model.name}).`);
+    return new (this.load().LanguageModelProvider)({
+      model: chatModelBridge(model),
+      beforeFirstRequest: consentOnce(this.context.languageModelAccessInformation, model),
+    });
+  }
+
+  /** The host a run is waiting for a key for (the user is being asked), or undefined. */
+  get waitingForKey(): string | undefined {
+    return this.waiting;
+  }
+
   /** A request manager for one run: every run gets its own statistics. */
-  manager(provider: Provider, cache: CacheProvider | undefined): RequestManager {
+  manager(provider: Provider, cache: CacheProvider | undefined, overrides: Partial<RequestManagerOptions> = {}): RequestManager {
     const c = this.config;
     return new (this.load().RequestManager)({
       provider,
@@ -220,10 +309,12 @@ export class Engine extends Disposable {
       rpm: c.rpm,
       tpm: c.tpm,
       maxRetries: c.maxRetries,
+      rateLimitGiveUpMs: c.rateLimitGiveUpSeconds * 1000,
       timeoutMs: c.timeoutMs,
       cacheTtlMs: c.cacheTtlMs,
       prices: this.prices(),
       logger: this.log,
+      ...overrides,
     });
   }
 
@@ -232,13 +323,30 @@ export class Engine extends Disposable {
     return { ...this.load().DEFAULT_PRICES, ...this.config.prices };
   }
 
-  /** How rows of a batch file become requests, from the settings. */
+  /**
+   * How rows of a batch file become requests, from the settings. Throws an Error naming the file
+   * when `fastllm.schemaFile` cannot be read or is not a JSON schema (checked before any request).
+   */
   readerOptions(): ReaderOptions {
     const c = this.config;
     return {
-      defaults: { model: c.model, system: c.systemPrompt, temperature: c.temperature, max_tokens: c.maxTokens },
+      kind: c.api,
+      defaults: {
+        model: c.model,
+        system: c.systemPrompt,
+        temperature: c.temperature,
+        max_tokens: c.maxTokens,
+        ...(c.reasoningEffort ? { reasoning_effort: c.reasoningEffort } : {}),
+        ...(c.schemaFile ? { schema: this.load().loadSchemaFile(this.resolvePath(c.schemaFile)) } : {}),
+      },
       template: c.csvTemplate,
     };
+  }
+
+  /** A path from a setting: absolute as given, else relative to the first workspace folder. */
+  private resolvePath(file: string): string {
+    const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    return path.isAbsolute(file) || !root ? file : path.join(root, file);
   }
 
   /** Called when a run stopped because the server refused the key. */
@@ -250,14 +358,5 @@ export class Engine extends Disposable {
     const opening = this.cacheOpening;
     this.cacheOpening = undefined;
     if (opening) await (await opening.catch(() => undefined))?.close();
-  }
-}
-
-function isLoopback(baseURL: string): boolean {
-  try {
-    const host = new URL(baseURL).hostname;
-    return host === 'localhost' || host === '127.0.0.1' || host === '[::1]' || host === '::1';
-  } catch {
-    return false;
   }
 }

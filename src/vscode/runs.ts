@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { StatsSnapshot } from '../core/stats';
-import type { SessionTotals, StatsView, ThroughputSample } from '../webview/protocol';
+import { mergeModelStats, ThroughputSeries, type ModelStats, type SeriesTotals } from '../core/statsSeries';
+import type { RunEnding, RunEstimate, SessionTotals, StatsView } from '../webview/protocol';
 import { Disposable } from './dispose';
 
 /** What a run's statistics look like from here (the engine's TokenStats, loaded lazily). */
@@ -13,8 +14,27 @@ export interface StatsSource {
 export interface RunHandle {
   readonly signal: AbortSignal;
   cancel(): void;
-  /** Ends the run; its final statistics go into the session totals. Safe to call twice. */
-  end(): void;
+  /**
+   * Ends the run; its final statistics go into the session totals. Safe to call twice. `ending`
+   * says how it ended (default: cancelled if its signal was aborted, else finished, with the
+   * statistics' failures and no unfinished rows).
+   */
+  end(ending?: RunEnding): void;
+}
+
+interface LastRun {
+  label: string;
+  snapshot: StatsSnapshot;
+  ending?: RunEnding;
+  /** Per model, over the runs that went with it (absent in runs kept by older versions). */
+  models?: ModelStats[];
+  estimate?: RunEstimate | null;
+}
+
+/** What a run may say about itself when it begins. */
+export interface BeginOptions {
+  /** The estimate the user saw before the run (Token Stats shows the cost so far against it). */
+  estimate?: RunEstimate;
 }
 
 interface ActiveRun {
@@ -24,6 +44,7 @@ interface ActiveRun {
   stats: StatsSource;
   controller: AbortController;
   unsubscribe: () => void;
+  estimate: RunEstimate | null;
 }
 
 const LAST_RUN_KEY = 'fastllm.lastRunStats';
@@ -32,24 +53,32 @@ const NOTIFY_MS = 200;
 const SAMPLE_MS = 1000;
 const MAX_SAMPLES = 300;
 
+const seriesTotals = (s: SessionTotals): SeriesTotals => ({ tokens: s.fresh.total, rows: s.requests, retries: s.retries, throttled: s.throttled ?? 0 });
+
 export function emptyTotals(): SessionTotals {
   return {
-    runs: 0, requests: 0, succeeded: 0, failed: 0, retries: 0, apiCalls: 0, cacheHits: 0, dedupHits: 0, hitRatio: 0,
+    runs: 0, requests: 0, succeeded: 0, failed: 0, unfinished: 0, retries: 0, throttled: 0, apiCalls: 0, cacheHits: 0, dedupHits: 0, hitRatio: 0,
+    providerCacheHits: 0, providerCachedTokens: 0, reasoningTokens: 0,
     fresh: { prompt: 0, completion: 0, total: 0 }, cached: { prompt: 0, completion: 0, total: 0 },
     cost: { spent: 0, saved: 0 }, busyMs: 0,
   };
 }
 
-function addSnapshot(t: SessionTotals, s: StatsSnapshot): SessionTotals {
+function addSnapshot(t: SessionTotals, s: StatsSnapshot, ending?: RunEnding): SessionTotals {
   const out: SessionTotals = {
     runs: t.runs + 1,
     requests: t.requests + s.done,
     succeeded: t.succeeded + s.succeeded,
-    failed: t.failed + s.failed,
+    failed: t.failed + (ending ? ending.failed : s.failed),
+    unfinished: (t.unfinished ?? 0) + (ending?.unfinished ?? 0),
     retries: t.retries + s.retries,
+    throttled: (t.throttled ?? 0) + (s.throttled ?? 0),
     apiCalls: t.apiCalls + s.apiCalls,
     cacheHits: t.cacheHits + s.cacheHits,
     dedupHits: t.dedupHits + s.dedupHits,
+    providerCacheHits: (t.providerCacheHits ?? 0) + (s.providerCache?.hits ?? 0),
+    providerCachedTokens: (t.providerCachedTokens ?? 0) + (s.providerCache?.tokens ?? 0),
+    reasoningTokens: (t.reasoningTokens ?? 0) + (s.reasoningTokens ?? 0),
     hitRatio: 0,
     fresh: { prompt: t.fresh.prompt + s.fresh.prompt, completion: t.fresh.completion + s.fresh.completion, total: t.fresh.total + s.fresh.total },
     cached: { prompt: t.cached.prompt + s.cached.prompt, completion: t.cached.completion + s.cached.completion, total: t.cached.total + s.cached.total },
@@ -63,7 +92,7 @@ function addSnapshot(t: SessionTotals, s: StatsSnapshot): SessionTotals {
 /**
  * The runs of this session: which are in progress (for the status bar, Cancel Run and the
  * `fastllm.running` context key), the totals of all of them, and a throughput history for the
- * chart. Listeners are told at most every 200 ms while a run goes, and at once when one starts or ends.
+ * chart (of the newest run, or of the runs that went together). Listeners are told at most every 200 ms while a run goes, and at once when one starts or ends.
  *
  * Invariant: the session totals count each finished run exactly once, at its end; runs in
  * progress are added on top when a view is built.
@@ -71,7 +100,7 @@ function addSnapshot(t: SessionTotals, s: StatsSnapshot): SessionTotals {
 export class RunTracker extends Disposable {
   private readonly changed = this._register(new vscode.EventEmitter<void>());
   readonly onDidChange = this.changed.event;
-  private readonly ended = this._register(new vscode.EventEmitter<{ label: string; snapshot: StatsSnapshot }>());
+  private readonly ended = this._register(new vscode.EventEmitter<LastRun>());
   /** Fires when a run ends, with its final statistics. */
   readonly onDidEndRun = this.ended.event;
   private readonly problemChanged = this._register(new vscode.EventEmitter<void>());
@@ -80,16 +109,17 @@ export class RunTracker extends Disposable {
   private readonly active = new Map<number, ActiveRun>();
   private nextId = 1;
   private totals = emptyTotals();
-  private last: { label: string; snapshot: StatsSnapshot } | null;
-  private history: ThroughputSample[] = [];
-  private lastSample: { t: number; tokens: number; rows: number } | undefined;
+  private last: LastRun | null;
+  private readonly series = new ThroughputSeries(MAX_SAMPLES);
+  /** Per-model tallies of the runs that ended while others of their group still ran. */
+  private groupEnded: ModelStats[][] = [];
   private sampler: NodeJS.Timeout | undefined;
   private notifyTimer: NodeJS.Timeout | undefined;
   private blocking: string | undefined;
 
   constructor(private readonly memento: vscode.Memento) {
     super();
-    this.last = memento.get<{ label: string; snapshot: StatsSnapshot }>(LAST_RUN_KEY) ?? null;
+    this.last = memento.get<LastRun>(LAST_RUN_KEY) ?? null;
     this._register({ dispose: () => this.stopTimers() });
   }
 
@@ -113,7 +143,17 @@ export class RunTracker extends Disposable {
     this.problemChanged.fire();
   }
 
-  begin(label: string, kind: ActiveRun['kind'], stats: StatsSource): RunHandle {
+  /**
+   * Starts tracking a run. Runs that overlap (as *Run on Several Models*'s) form a group: Token
+   * Stats' per-model breakdown covers the whole group, until a run begins with none running.
+   */
+  begin(label: string, kind: ActiveRun['kind'], stats: StatsSource, options: BeginOptions = {}): RunHandle {
+    if (this.active.size === 0) {
+      // A new timeline too: the chart shows the run (or the runs that went together), not the
+      // straight line an idle gap since the last one would draw.
+      this.groupEnded = [];
+      this.series.clear();
+    }
     const run: ActiveRun = {
       id: this.nextId++,
       label,
@@ -121,10 +161,12 @@ export class RunTracker extends Disposable {
       stats,
       controller: new AbortController(),
       unsubscribe: stats.onChange(() => this.scheduleNotify()),
+      estimate: options.estimate ?? null,
     };
     this.active.set(run.id, run);
     if (!this.sampler) {
-      this.lastSample = undefined;
+      // From now, so that the retries and 429s of the first second are on the chart too.
+      this.series.baseline(seriesTotals(this.session()));
       this.sampler = setInterval(() => this.sample(), SAMPLE_MS);
     }
     void vscode.commands.executeCommand('setContext', 'fastllm.running', true);
@@ -132,7 +174,7 @@ export class RunTracker extends Disposable {
     return {
       signal: run.controller.signal,
       cancel: () => run.controller.abort(),
-      end: () => this.finish(run),
+      end: (ending) => this.finish(run, ending),
     };
   }
 
@@ -143,10 +185,10 @@ export class RunTracker extends Disposable {
   }
 
   /** The newest run in progress, or undefined. */
-  get current(): { label: string; snapshot: StatsSnapshot } | undefined {
+  get current(): { label: string; snapshot: StatsSnapshot; estimate: RunEstimate | null } | undefined {
     const runs = [...this.active.values()];
     const run = runs[runs.length - 1];
-    return run && { label: run.label, snapshot: run.stats.snapshot() };
+    return run && { label: run.label, snapshot: run.stats.snapshot(), estimate: run.estimate };
   }
 
   /** The session totals, including runs in progress. */
@@ -158,29 +200,40 @@ export class RunTracker extends Disposable {
 
   /** Everything the stats panel shows. */
   view(): StatsView {
-    const current = this.current ?? this.last;
+    const running = this.current;
+    const current = running ?? this.last;
     return {
       current: current?.snapshot ?? null,
       label: current?.label ?? null,
       running: this.running,
+      ending: running ? null : (this.last?.ending ?? null),
       session: this.session(),
-      history: this.history,
+      history: this.series.samples(),
+      models: running ? this.groupModels() : (this.last?.models ?? this.last?.snapshot.models ?? []),
+      estimate: current?.estimate ?? null,
     };
   }
 
-  private finish(run: ActiveRun): void {
+  /** Per model, over the runs of the group: those that ended and those still running. */
+  private groupModels(): ModelStats[] {
+    return mergeModelStats([...this.groupEnded, ...[...this.active.values()].map((r) => r.stats.snapshot().models)]);
+  }
+
+  private finish(run: ActiveRun, ending?: RunEnding): void {
     if (!this.active.delete(run.id)) return;
     run.unsubscribe();
     const snapshot = run.stats.snapshot();
-    this.totals = addSnapshot(this.totals, snapshot);
-    this.last = { label: run.label, snapshot };
+    ending ??= { state: run.controller.signal.aborted ? 'cancelled' : 'finished', failed: snapshot.failed, unfinished: 0 };
+    this.totals = addSnapshot(this.totals, snapshot, ending);
+    this.groupEnded.push(snapshot.models ?? []);
+    this.last = { label: run.label, snapshot, ending, models: this.groupModels(), estimate: run.estimate };
     void this.memento.update(LAST_RUN_KEY, this.last);
     if (this.active.size === 0) {
       this.sample();
       this.stopTimers();
       void vscode.commands.executeCommand('setContext', 'fastllm.running', false);
     }
-    this.ended.fire({ label: run.label, snapshot });
+    this.ended.fire({ label: run.label, snapshot, ending });
     this.changed.fire();
   }
 
@@ -191,20 +244,9 @@ export class RunTracker extends Disposable {
     }, NOTIFY_MS);
   }
 
-  /** Adds a chart point: fresh tokens and rows per second since the previous point. */
+  /** Adds a chart point: fresh tokens and rows per second since the previous point, and its retries and 429s. */
   private sample(): void {
-    const now = Date.now();
-    const s = this.session();
-    const tokens = s.fresh.total;
-    const rows = s.requests;
-    if (this.lastSample) {
-      const dt = Math.max(1, now - this.lastSample.t) / 1000;
-      this.history = [
-        ...this.history.slice(-(MAX_SAMPLES - 1)),
-        { t: now, tokensPerSec: Math.max(0, tokens - this.lastSample.tokens) / dt, rowsPerSec: Math.max(0, rows - this.lastSample.rows) / dt },
-      ];
-    }
-    this.lastSample = { t: now, tokens, rows };
+    this.series.add(seriesTotals(this.session()));
   }
 
   private stopTimers(): void {

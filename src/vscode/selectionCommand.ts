@@ -1,8 +1,10 @@
 import * as vscode from 'vscode';
 import type { LLMRequest } from '../core/types';
+import type { AnswersDocument } from './answersDocument';
 import type { Config, SelectionMode, SelectionOutput } from './config';
 import type { Engine } from './engine';
 import type { Log } from './log';
+import { RangeTracker } from './rangeTracker';
 import type { RunTracker } from './runs';
 
 /** One prompt taken from the editor, and the range its answer relates to. */
@@ -19,18 +21,23 @@ export interface SelectionResult {
   /** One per prompt: the answer, or null when that prompt failed. */
   answers: (string | null)[];
   errors: { index: number; code: string; message: string }[];
-  /** The document the answers went to. */
+  /** The document the answers went to (the "FastLLM answers" document when none went into the source). */
   target: vscode.Uri;
+  /** Prompts whose answer went to the answers document because their text was edited during the run. */
+  diverted: number[];
 }
-
-/** How often streamed text is flushed into the document: one edit per piece would be too many. */
-const FLUSH_MS = 50;
 
 /**
  * Run on Selection: each selection (every cursor) as one prompt, or each selected line as its own
- * prompt; the answers go beside (a new editor), below each selection, or in its place. A single
- * prompt streams its answer into the editor as it arrives (beside and below; a replacement waits
- * for the whole answer, so that a failure never leaves the selection half-replaced).
+ * prompt; the answers go to the "FastLLM answers" document beside, below each selection, or in its
+ * place. Under one cancellable notification.
+ *
+ * - A single prompt's answer streams into the answers document as it arrives (`beside` and
+ *   `below`); `below` and `replace` then write into the source in one edit, one undo step, when
+ *   everything has arrived, at the place the prompt has then: edits elsewhere in the file during
+ *   the run are followed; only an edit that touches a prompt's own text sends its answer to the
+ *   answers document instead.
+ * - Errors are said in a notification, never written into the user's file.
  */
 export class SelectionCommand {
   constructor(
@@ -38,6 +45,7 @@ export class SelectionCommand {
     private readonly config: Config,
     private readonly runs: RunTracker,
     private readonly log: Log,
+    private readonly answers: AnswersDocument,
   ) {}
 
   async run(): Promise<SelectionResult | undefined> {
@@ -59,61 +67,69 @@ export class SelectionCommand {
     const cache = await this.engine.runCache();
     const mod = this.engine.load();
     const c = this.config;
+    let defaults;
+    try {
+      // The settings a batch row gets (API, token limit, reasoning effort, schema), without a CSV template.
+      ({ defaults } = this.engine.readerOptions());
+    } catch (e) {
+      void vscode.window.showErrorMessage(`FastLLM: ${(e as Error).message}`);
+      return undefined;
+    }
     const requests: LLMRequest[] = units.map((u, i) =>
-      mod.fromPrompt(u.text, {
-        model: c.model,
-        system: c.systemPrompt,
-        params: { temperature: c.temperature, max_tokens: c.maxTokens },
-        custom_id: `selection-${i + 1}`,
-        line: u.range.start.line + 1,
-      }),
+      mod.promptRequest(u.text, { kind: c.api, defaults: defaults ?? {}, custom_id: `selection-${i + 1}`, line: u.range.start.line + 1 }),
     );
     const manager = this.engine.manager(provider, cache);
     const output = c.selectionOutput;
-    const version = doc.version;
-    const result: SelectionResult = { mode, output, prompts: units.map((u) => u.text), answers: [], errors: [], target: doc.uri };
+    const prompts = units.map((u) => u.text);
+    const result: SelectionResult = { mode, output, prompts, answers: prompts.map(() => null), errors: [], target: doc.uri, diverted: [] };
+    // Where each prompt is as the user edits during the run (not needed for answers beside).
+    const tracker = output === 'beside' ? undefined : new RangeTracker(doc);
+    const tracked = units.map((u) => tracker?.add(u.range) ?? -1);
+    const single = units.length === 1 && output !== 'replace';
     const handle = this.runs.begin(units.length === 1 ? 'selection' : `selection (${units.length} prompts)`, 'selection', manager.stats);
     try {
-      if (units.length === 1 && output !== 'replace') {
-        // Stream: the answer appears as it arrives.
-        const sink = output === 'beside' ? await StreamSink.beside() : await StreamSink.below(doc, units[0]!.range);
-        result.target = sink.uri;
-        const single = await mod.runSingle({
-          request: requests[0]!,
-          manager,
-          provider,
-          cache,
-          useCache: !!cache,
-          cacheTtlMs: c.cacheTtlMs,
-          timeoutMs: c.timeoutMs,
-          signal: handle.signal,
-          onDelta: (t) => sink.push(t),
-        });
-        if (single.error) {
-          sink.push(`${single.text ? '\n' : ''}[FastLLM error: ${single.error.message}]`);
-          result.errors.push({ index: 0, ...single.error });
-        }
-        await sink.close();
-        result.answers.push(single.error ? null : single.text);
+      await vscode.window.withProgress(
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: units.length === 1 ? 'FastLLM: answering the selection' : `FastLLM: answering ${units.length} prompts`,
+          cancellable: true,
+        },
+        async (progress, token) => {
+          token.onCancellationRequested(() => handle.cancel());
+          if (single) {
+            // Stream into the answers document, shown beside without taking the keyboard.
+            const [sink] = this.answers.begin(prompts);
+            await this.answers.show();
+            const answer = await mod.runSingle({
+              request: requests[0]!,
+              manager,
+              provider,
+              cache,
+              useCache: !!cache,
+              cacheTtlMs: c.cacheTtlMs,
+              timeoutMs: c.timeoutMs,
+              signal: handle.signal,
+              onDelta: (t) => sink!.push(t),
+            });
+            sink!.end(answer.error ? `No answer: ${answer.error.message}` : undefined);
+            if (answer.error) result.errors.push({ index: 0, ...answer.error });
+            else result.answers[0] = answer.text;
+            return;
+          }
+          let done = 0;
+          for await (const record of manager.run(requests, { signal: handle.signal, total: requests.length })) {
+            const index = Number(record.custom_id.slice('selection-'.length)) - 1;
+            if (record.error) result.errors.push({ index, ...record.error });
+            else result.answers[index] = mod.answerText(record.response?.body);
+            progress.report({ message: `${++done}/${requests.length}`, increment: 100 / requests.length });
+          }
+        },
+      );
+      if (output === 'beside') {
+        if (!single) await this.toAnswersDocument(units.map((_, i) => i), result);
+        result.target = this.answers.uri;
       } else {
-        await vscode.window.withProgress(
-          { location: vscode.ProgressLocation.Notification, title: 'FastLLM: running the selection', cancellable: true },
-          async (progress, token) => {
-            token.onCancellationRequested(() => handle.cancel());
-            let done = 0;
-            for await (const record of manager.run(requests, { signal: handle.signal, total: requests.length })) {
-              const index = Number(record.custom_id.slice('selection-'.length)) - 1;
-              if (record.error) {
-                result.answers[index] = null;
-                result.errors.push({ index, ...record.error });
-              } else {
-                result.answers[index] = mod.answerText(record.response?.body);
-              }
-              progress.report({ message: `${++done}/${requests.length}`, increment: 100 / requests.length });
-            }
-          },
-        );
-        result.target = await this.write(doc, version, units, result, output, mode);
+        await this.write(doc, tracker!, tracked, result, output, single);
       }
     } catch (e) {
       const message = this.log.mask((e as Error).message);
@@ -121,6 +137,7 @@ export class SelectionCommand {
       void vscode.window.showErrorMessage(`FastLLM: ${message}`);
       return undefined;
     } finally {
+      tracker?.dispose();
       handle.end();
     }
     if (result.errors.length) {
@@ -128,7 +145,8 @@ export class SelectionCommand {
       const message = this.log.mask(first.message);
       this.log.warn(`Run on Selection: ${result.errors.length} of ${units.length} prompts failed; first: ${message}`);
       if (first.code === 'auth_failed') this.engine.keyRejected('The server rejected the API key');
-      void vscode.window.showWarningMessage(`FastLLM: ${result.errors.length} of ${units.length} prompts failed: ${message}`);
+      const what = first.code === 'cancelled' ? 'cancelled' : 'failed';
+      void vscode.window.showWarningMessage(`FastLLM: ${result.errors.length} of ${units.length} prompts ${what}: ${message}`);
     }
     return result;
   }
@@ -143,37 +161,93 @@ export class SelectionCommand {
     return pick?.mode;
   }
 
-  /** Writes non-streamed answers where `fastllm.selection.output` says. Failed prompts leave their text alone. */
-  private async write(
-    doc: vscode.TextDocument,
-    version: number,
-    units: Unit[],
-    result: SelectionResult,
-    output: SelectionOutput,
-    mode: 'whole' | 'perLine',
-  ): Promise<vscode.Uri> {
-    const text = (i: number) => result.answers[i] ?? `[FastLLM error: ${result.errors.find((e) => e.index === i)?.message ?? 'no answer'}]`;
-    if (output !== 'beside' && doc.version !== version) {
-      // The ranges no longer point at the prompts: do not write into the wrong place.
-      void vscode.window.showWarningMessage('FastLLM: the document changed during the run; the answers open beside it instead.');
-      output = 'beside';
-    }
-    if (output === 'beside') {
-      const content = units.map((_, i) => text(i)).join(mode === 'perLine' ? '\n' : '\n\n');
-      const answers = await vscode.workspace.openTextDocument({ content, language: 'markdown' });
-      await vscode.window.showTextDocument(answers, { viewColumn: vscode.ViewColumn.Beside, preview: false });
-      return answers.uri;
-    }
-    const edit = new vscode.WorkspaceEdit();
-    units.forEach((u, i) => {
-      if (output === 'replace') {
-        if (result.answers[i] !== null && result.answers[i] !== undefined) edit.replace(doc.uri, u.range, result.answers[i]!);
-      } else {
-        edit.insert(doc.uri, doc.lineAt(u.range.end.line).range.end, `\n${text(i)}`);
-      }
+  /** Adds the answers of these prompts to the answers document and shows it. */
+  private async toAnswersDocument(indexes: number[], result: SelectionResult): Promise<void> {
+    const sinks = this.answers.begin(indexes.map((i) => result.prompts[i]!));
+    indexes.forEach((i, n) => {
+      const error = result.errors.find((e) => e.index === i);
+      if (result.answers[i] !== null) sinks[n]!.push(result.answers[i]!);
+      sinks[n]!.end(error ? `No answer: ${error.message}` : undefined);
     });
-    await vscode.workspace.applyEdit(edit);
-    return doc.uri;
+    await this.answers.show();
+  }
+
+  /**
+   * Writes the answers below or in place of their prompts, in one edit (one undo step), where the
+   * prompts are now. A prompt whose text was edited during the run gets its answer in the answers
+   * document instead; a failed prompt gets nothing. The user's selections do not grow to take in
+   * the inserted answers.
+   */
+  private async write(doc: vscode.TextDocument, tracker: RangeTracker, tracked: number[], result: SelectionResult, output: 'below' | 'replace', streamed: boolean): Promise<void> {
+    let placed: number[] = [];
+    // VS Code refuses an edit made against a version the user has just changed (typing as the
+    // answer lands): the tracker hears of that change, so the edit is made again where things are now.
+    for (let attempt = 1; ; attempt++) {
+      const diverted: number[] = [];
+      const edit = this.answerEdit(doc, tracker, tracked, result, output, diverted);
+      placed = tracked.map((_, i) => i).filter((i) => result.answers[i] !== null && !diverted.includes(i));
+      if (placed.length === 0) {
+        result.diverted = diverted;
+        break;
+      }
+      const editors = vscode.window.visibleTextEditors.filter((e) => e.document === doc);
+      const kept = editors.map((e) => e.selections.map((s) => [tracker.add(s, true), s.isReversed] as const));
+      if (await vscode.workspace.applyEdit(edit)) {
+        result.diverted = diverted;
+        // An insertion at a selection's end is after it: the selection stays what the user selected.
+        if (output === 'below') {
+          editors.forEach((e, n) => {
+            const selections = kept[n]!.map(([t, reversed]) => {
+              const r = tracker.get(t);
+              return r && (reversed ? new vscode.Selection(r.end, r.start) : new vscode.Selection(r.start, r.end));
+            });
+            if (selections.every((s) => s)) e.selections = selections as vscode.Selection[];
+          });
+        }
+        break;
+      }
+      if (attempt === 3 || doc.isClosed) {
+        result.diverted = [...diverted, ...placed];
+        placed = [];
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+    if (result.diverted.length) {
+      result.diverted.sort((a, b) => a - b);
+      // A streamed answer is in the answers document already.
+      if (!streamed) await this.toAnswersDocument(result.diverted, result);
+      else await this.answers.show();
+      if (!placed.length) result.target = this.answers.uri;
+      const n = result.diverted.length;
+      void vscode.window.showWarningMessage(
+        `FastLLM: ${n === 1 ? 'the answer' : `${n} answers`} went to "FastLLM answers" instead: ${n === 1 ? 'its prompt was' : 'their prompts were'} edited during the run.`,
+      );
+    }
+  }
+
+  /** One edit putting every answer whose prompt is still intact in place; the others' indexes go to `diverted`. */
+  private answerEdit(doc: vscode.TextDocument, tracker: RangeTracker, tracked: number[], result: SelectionResult, output: 'below' | 'replace', diverted: number[]): vscode.WorkspaceEdit {
+    const edit = new vscode.WorkspaceEdit();
+    tracked.forEach((t, i) => {
+      const answer = result.answers[i];
+      if (answer === null || answer === undefined) return;
+      const range = doc.isClosed ? undefined : tracker.get(t);
+      if (!range) {
+        diverted.push(i);
+        return;
+      }
+      if (output === 'replace') {
+        edit.replace(doc.uri, range, answer);
+        return;
+      }
+      // Below, after a blank line, and with a blank line before the next paragraph, so that in
+      // Markdown the answer is a paragraph of its own.
+      const line = range.end.line;
+      const next = line + 1 < doc.lineCount ? doc.lineAt(line + 1) : undefined;
+      edit.insert(doc.uri, doc.lineAt(line).range.end, `\n\n${answer.trimEnd()}${next && !next.isEmptyOrWhitespace ? '\n' : ''}`);
+    });
+    return edit;
   }
 }
 
@@ -196,63 +270,4 @@ export function collectUnits(doc: vscode.TextDocument, selections: readonly vsco
     }
   }
   return units;
-}
-
-/**
- * Appends streamed text to a document, batching pieces into one edit every {@link FLUSH_MS}.
- * Edits run one after another; the insertion point is an offset that moves with the text.
- */
-class StreamSink {
-  private pending = '';
-  private chain: Promise<unknown> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
-
-  private constructor(
-    private readonly doc: vscode.TextDocument,
-    private offset: number,
-  ) {}
-
-  get uri(): vscode.Uri {
-    return this.doc.uri;
-  }
-
-  static async beside(): Promise<StreamSink> {
-    const doc = await vscode.workspace.openTextDocument({ content: '', language: 'markdown' });
-    await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: false, preserveFocus: true });
-    return new StreamSink(doc, 0);
-  }
-
-  static async below(doc: vscode.TextDocument, range: vscode.Range): Promise<StreamSink> {
-    const end = doc.lineAt(range.end.line).range.end;
-    const edit = new vscode.WorkspaceEdit();
-    edit.insert(doc.uri, end, '\n');
-    await vscode.workspace.applyEdit(edit);
-    return new StreamSink(doc, doc.offsetAt(end) + 1);
-  }
-
-  push(text: string): void {
-    if (!text) return;
-    this.pending += text;
-    this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
-  }
-
-  private flush(): Promise<unknown> {
-    this.timer = undefined;
-    const text = this.pending;
-    this.pending = '';
-    if (!text) return this.chain;
-    this.chain = this.chain.then(async () => {
-      const edit = new vscode.WorkspaceEdit();
-      edit.insert(this.doc.uri, this.doc.positionAt(this.offset), text);
-      await vscode.workspace.applyEdit(edit);
-      // VS Code stores the document's own line ends: count what was actually inserted.
-      this.offset += this.doc.eol === vscode.EndOfLine.CRLF ? text.replace(/\r?\n/g, '\r\n').length : text.length;
-    }).catch(() => undefined); // the document was closed: the answer is still returned
-    return this.chain;
-  }
-
-  async close(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    await this.flush();
-  }
 }

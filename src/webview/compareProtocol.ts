@@ -30,6 +30,11 @@ export interface CompareView extends Omit<CompareSummary, 'rows'> {
   /** The files' full paths: the page keeps them (with the rest of the view) so that a restart can compare them again. */
   fileA: string;
   fileB: string;
+  /**
+   * With more than two files: every file compared with A, in order (B is one of them). The page
+   * offers to switch between them. Absent (or one entry) for two files.
+   */
+  group?: { name: string; file: string }[];
   rows: CompareRowView[];
 }
 
@@ -38,7 +43,9 @@ export type CompareHostMessage = { type: 'view'; view: CompareView } | { type: '
 export type ComparePageMessage =
   | { type: 'ready' }
   /** Opens row `index` of the current view in the diff editor. */
-  | { type: 'openDiff'; index: number };
+  | { type: 'openDiff'; index: number }
+  /** Compares A with entry `index` of the view's group instead. */
+  | { type: 'compareWith'; index: number };
 
 /** Longest preview sent to the page, in characters. */
 export const PREVIEW_CHARS = 160;
@@ -48,16 +55,26 @@ export function parseComparePageMessage(x: unknown): ComparePageMessage | undefi
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return undefined;
   const m = x as Record<string, unknown>;
   if (m.type === 'ready') return { type: 'ready' };
-  if (m.type === 'openDiff' && typeof m.index === 'number' && Number.isInteger(m.index) && m.index >= 0) return { type: 'openDiff', index: m.index };
+  const index = typeof m.index === 'number' && Number.isInteger(m.index) && m.index >= 0 ? m.index : undefined;
+  if (m.type === 'openDiff' && index !== undefined) return { type: 'openDiff', index };
+  if (m.type === 'compareWith' && index !== undefined) return { type: 'compareWith', index };
   return undefined;
 }
 
-/** The two files named by a state the page saved with `setState` (its last view), if it is well formed. */
-export function parseCompareState(x: unknown): { fileA: string; fileB: string } | undefined {
+/** Most files a comparison takes: A and up to this many others. */
+export const MAX_GROUP = 10;
+
+/**
+ * The files named by a state the page saved with `setState` (its last view), if it is well formed:
+ * A, the B it showed, and the files compared with A (B alone for two files).
+ */
+export function parseCompareState(x: unknown): { fileA: string; fileB: string; group: string[] } | undefined {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return undefined;
-  const { fileA, fileB } = x as Record<string, unknown>;
+  const { fileA, fileB, group } = x as Record<string, unknown>;
   const ok = (f: unknown): f is string => typeof f === 'string' && f.length > 0 && f.length <= 4096 && !f.includes('\0');
-  return ok(fileA) && ok(fileB) ? { fileA, fileB } : undefined;
+  if (!ok(fileA) || !ok(fileB)) return undefined;
+  const files = Array.isArray(group) ? group.map((g) => (g as { file?: unknown } | null)?.file).filter(ok).slice(0, MAX_GROUP) : [];
+  return { fileA, fileB, group: files.includes(fileB) ? files : [fileB] };
 }
 
 /** Element ids of the page (each also a `data-testid`), for the UI tests. */
@@ -69,4 +86,5 @@ export const COMPARE_IDS = {
   sides: 'compare-sides',
   rows: 'compare-rows',
   more: 'compare-more',
+  group: 'compare-group',
 } as const;

@@ -10,8 +10,9 @@
  * This file is imported by host code and by page code, so it must not import `vscode` or Node.
  */
 import type { StatsSnapshot } from '../core/stats';
+import type { LatencyBin, ModelStats, ThroughputSample } from '../core/statsSeries';
 
-export type { StatsSnapshot };
+export type { LatencyBin, ModelStats, StatsSnapshot, ThroughputSample };
 
 // ---------------------------------------------------------------- Token Stats
 
@@ -20,11 +21,22 @@ export interface SessionTotals {
   runs: number;
   requests: number;
   succeeded: number;
+  /** Rows that failed (cancelled and stopped rows not counted: see `unfinished`). */
   failed: number;
+  /** Rows left unfinished by a cancel or a stop (`cancelled`, `run_stopped`): not failures. */
+  unfinished: number;
   retries: number;
+  /** Rate-limit 429s received (absent in totals saved before). */
+  throttled?: number;
   apiCalls: number;
   cacheHits: number;
   dedupHits: number;
+  /** Fresh answers whose input the provider partly served from its prompt cache (absent in totals saved before). */
+  providerCacheHits?: number;
+  /** Their cached input tokens (part of `fresh.prompt`). */
+  providerCachedTokens?: number;
+  /** Reasoning tokens of fresh answers (part of `fresh.completion`). */
+  reasoningTokens?: number;
   /** (cacheHits + dedupHits) / succeeded, 0..1. */
   hitRatio: number;
   fresh: { prompt: number; completion: number; total: number };
@@ -34,14 +46,24 @@ export interface SessionTotals {
   busyMs: number;
 }
 
-/** One point of the throughput chart. */
-export interface ThroughputSample {
-  /** Epoch milliseconds. */
-  t: number;
-  /** Fresh tokens per second over the last sample interval. */
-  tokensPerSec: number;
-  /** Rows per second over the last sample interval. */
-  rowsPerSec: number;
+/** The estimate shown before a batch ran (the confirmation's), kept with the run for Token Stats. */
+export interface RunEstimate {
+  /** Estimated dollars for the rows that were not expected cache hits. */
+  cost: number;
+  /** Rows on models without a price: not in `cost`. */
+  unpricedRows: number;
+}
+
+/** How a run ended: it finished, the user cancelled it, or it stopped (a rejected key, …). */
+export type RunEndState = 'finished' | 'cancelled' | 'stopped';
+
+/** The end of a run, as its results file tells it. */
+export interface RunEnding {
+  state: RunEndState;
+  /** Rows that failed, cancelled and stopped ones not counted. */
+  failed: number;
+  /** Rows that carry `cancelled` or `run_stopped`: never sent, or abandoned in flight. */
+  unfinished: number;
 }
 
 /** Everything the stats page shows; also what it keeps with `setState` across restarts. */
@@ -51,8 +73,17 @@ export interface StatsView {
   /** What the current run is: `prompts.jsonl`, `selection`, … */
   label: string | null;
   running: boolean;
+  /** How the run shown ended; null while it runs (or before the first run). */
+  ending: RunEnding | null;
   session: SessionTotals;
   history: ThroughputSample[];
+  /**
+   * Per model, over the runs that went together (one run, or the runs of *Run on Several Models*).
+   * Absent in views kept by older versions.
+   */
+  models?: ModelStats[];
+  /** The estimate made before the run shown; null when none was made (absent in older views). */
+  estimate?: RunEstimate | null;
 }
 
 export type StatsHostMessage = { type: 'stats'; view: StatsView };
@@ -78,6 +109,8 @@ export interface CacheRow {
   model: string;
   /** The start of the last user message (or embeddings input), untrusted text. */
   preview: string;
+  /** The start of the answer (or the shape of an embedding), untrusted text. */
+  answer: string;
   /** Total tokens of the answer's usage. */
   tokens: number;
   /** Bytes of the entry's JSON. */
@@ -103,6 +136,8 @@ export interface CachePageView {
 /** The full entry, pretty-printed, and how its key was composed. */
 export interface CacheEntryView {
   key: string;
+  /** The last user message (or embeddings input), cut at 2,000 characters: the detail's heading. Untrusted text. */
+  prompt: string;
   request: string;
   response: string;
   meta: { model: string; baseURL: string; kind: string; created: number; expires: number | null; requestId: string | null };
@@ -114,7 +149,9 @@ export type CacheHostMessage =
   | { type: 'page'; page: CachePageView }
   | { type: 'entry'; entry: CacheEntryView | null; key: string }
   | { type: 'error'; message: string }
-  | { type: 'busy'; busy: boolean };
+  | { type: 'busy'; busy: boolean }
+  /** One entry was deleted; the page offers to undo it (the host keeps the entry until the next delete). */
+  | { type: 'deleted'; key: string; prompt: string };
 
 export type CachePageMessage =
   | { type: 'ready' }
@@ -122,6 +159,8 @@ export type CachePageMessage =
   | { type: 'show'; key: string }
   | { type: 'delete'; key: string }
   | { type: 'deleteFiltered'; filter: string }
+  /** Puts back the entry deleted last (only that one: the host keeps it, the page names nothing). */
+  | { type: 'undoDelete' }
   | { type: 'clearAll' };
 
 /** What the cache page keeps with `setState`, so a restored panel shows the same page. */
@@ -179,6 +218,8 @@ export function parseCachePageMessage(x: unknown): CachePageMessage | undefined 
       return { type: 'ready' };
     case 'clearAll':
       return { type: 'clearAll' };
+    case 'undoDelete':
+      return { type: 'undoDelete' };
     case 'list':
       if (!isCount(x.offset, Number.MAX_SAFE_INTEGER) || !isCount(x.limit, MAX_PAGE_SIZE) || x.limit < 1 || !isFilter(x.filter)) {
         return undefined;
@@ -221,16 +262,34 @@ export const STATS_IDS = {
   chart: 'stats-chart',
   chartPeak: 'stats-chart-peak',
   chartRowsPeak: 'stats-chart-rows-peak',
+  // Issue 12: each chart's own axis (`data-value`: its round top), the marks strip (marks are
+  // `stats-mark-429` / `stats-mark-retry` with `data-count` and `data-t`) and their totals.
+  chartRows: 'stats-chart-rows',
+  axisTokens: 'stats-axis-tokens',
+  axisRows: 'stats-axis-rows',
+  marks: 'stats-marks',
+  marks429: 'stats-marks-429',
+  marksRetries: 'stats-marks-retries',
+  // Latency figures (`data-value` in ms) and the histogram (bars `stats-latency-bar` with `data-count`).
+  latencyP50: 'stats-latency-p50',
+  latencyP95: 'stats-latency-p95',
+  latencyP99: 'stats-latency-p99',
+  latencyHistogram: 'stats-latency-histogram',
+  // Cost so far (`data-value`) against the estimate (`data-value`, empty without one).
+  costSpent: 'stats-cost-spent',
+  costEstimate: 'stats-cost-estimate',
+  // Per model: rows `tr[data-testid="stats-model-row"][data-model]`, cells `td[data-col][data-value]`.
+  models: 'stats-models',
 } as const;
 
 export const STATS_METRIC_KEYS = [
-  'requests', 'succeeded', 'failed', 'retries', 'apiCalls', 'cacheHits', 'dedupHits', 'hitRatio', 'promptTokens',
-  'completionTokens', 'freshTokens', 'cachedTokens', 'tokensPerSec', 'rowsPerSec', 'rpm', 'tpm', 'eta', 'elapsed', 'cost', 'saved',
+  'requests', 'succeeded', 'failed', 'unfinished', 'retries', 'apiCalls', 'cacheHits', 'providerCacheHits', 'dedupHits', 'hitRatio', 'promptTokens',
+  'providerCachedTokens', 'completionTokens', 'reasoningTokens', 'freshTokens', 'cachedTokens', 'tokensPerSec', 'rowsPerSec', 'latency', 'rpm', 'tpm', 'eta', 'elapsed', 'cost', 'saved',
 ] as const;
 
 /**
  * Cache browser ids. List rows are `tr[data-testid="cache-row"][data-key]`, with cells
- * `cache-row-model`, `cache-row-preview`, `cache-row-tokens` and the button
+ * `cache-row-model`, `cache-row-preview`, `cache-row-answer`, `cache-row-tokens` and the button
  * `button[data-testid="cache-row-delete"][data-key]`. `cache-count` has `data-total` (matching
  * entries), `cache-total` has `data-value` (all entries).
  */
@@ -249,6 +308,9 @@ export const CACHE_IDS = {
   detailResponse: 'cache-detail-response',
   detailHash: 'cache-detail-hash',
   detailDelete: 'cache-detail-delete',
+  detailTitle: 'cache-detail-title',
+  undo: 'cache-undo',
+  undoButton: 'cache-undo-button',
   totalAll: 'cache-total',
   fileSize: 'cache-file-size',
   location: 'cache-location',

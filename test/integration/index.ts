@@ -7,6 +7,8 @@
  * - `FASTLLM_IT_GREP`: run only the tests whose full title matches this regular expression.
  * - `FASTLLM_IT_RESULT`: write `{ passes, failures, pending, failed: [...] }` as JSON here, so that
  *   the launcher learns the failure count (the exit code VS Code reports is only 0 or 1).
+ *
+ * A run in which no test passed or failed (nothing matched the grep) fails: it checked nothing.
  */
 import { readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -31,4 +33,9 @@ export async function run(): Promise<void> {
   });
   if (process.env.FASTLLM_IT_RESULT) writeFileSync(process.env.FASTLLM_IT_RESULT, JSON.stringify({ ...summary, failed }, null, 2));
   if (summary.failures > 0) throw new Error(`${summary.failures} integration test(s) failed`);
+  // A run that matched no test proves nothing: a wrong FASTLLM_IT_GREP, or suites that failed to load.
+  if (summary.passes === 0) {
+    const grep = process.env.FASTLLM_IT_GREP ? ` matching FASTLLM_IT_GREP=${process.env.FASTLLM_IT_GREP}` : '';
+    throw new Error(`no host integration test ran${grep}`);
+  }
 }

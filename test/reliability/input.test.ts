@@ -4,12 +4,15 @@
  * refused before any request, with a message naming it.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ResultRecord } from '../../src/core/types';
 import { startFakeServer, type FakeServer } from '../support/fakeServer';
+import { FiguresTable } from './figures';
 import { answerOf, assertCliBuilt, expectedAnswer, fastllm, promptOf, readRecords, tempDir } from './helpers';
+
+const table = new FiguresTable('input');
 
 /** The fake's answer to prompts over its "context": 400 context_length_exceeded, as OpenAI sends it. */
 const CONTEXT_CHARS = 100_000;
@@ -28,7 +31,7 @@ const contextExceeded = {
 describe('bad input', () => {
   let server: FakeServer;
   let dir: string;
-  const figures = { files: 0, badRows: 0, goodRows: 0, requests: 0, lost: 0 };
+  const figures = { files: 0, rows: 0, badRows: 0, goodRows: 0, requests: 0, lost: 0 };
   before(async () => {
     assertCliBuilt();
     server = await startFakeServer({ latencyMs: 1 });
@@ -39,22 +42,31 @@ describe('bad input', () => {
     await server.close();
   });
 
-  async function run(name: string, content: string | Buffer, extra: string[] = []) {
+  /**
+   * Runs the CLI on a file holding `content`. `rows` are the lines where the file's rows start:
+   * each must get a record, and those that do not are counted as lost. A results file that
+   * cannot be read (a torn or non-JSON line) fails the test; a missing one reads as no records,
+   * and the tests of files refused before any request check that it is missing.
+   */
+  async function run(name: string, content: string | Buffer, rows: number[], extra: string[] = []) {
     const input = join(dir, name);
     writeFileSync(input, content);
     const out = join(dir, `${name}.results.jsonl`);
     const before = server.count;
     const result = await fastllm(['run', input, '--out', out, '--base-url', server.url, '--no-cache', '--quiet', ...extra], { cwd: dir });
     const requests = server.count - before;
+    const written = existsSync(out);
+    const records: ResultRecord[] = written ? readRecords(out) : [];
     figures.files++;
     figures.requests += requests;
-    let records: ResultRecord[] = [];
-    try {
-      records = readRecords(out);
-    } catch {
-      /* refused before any record */
+    figures.rows += rows.length;
+    const unused = records.map((r) => r.line);
+    for (const line of rows) {
+      const at = unused.indexOf(line);
+      if (at === -1) figures.lost++;
+      else unused.splice(at, 1);
     }
-    return { input, out, ...result, records, requests };
+    return { input, out, ...result, records, requests, written };
   }
 
   /** A failed row: its record and stderr both say `<file>:<line>:` and match `what`. */
@@ -81,7 +93,7 @@ describe('bad input', () => {
   test('an empty file and a file of blank lines: no requests, a message naming the file', async () => {
     // Injected: a 0-byte .txt, and a .jsonl of blank lines (spaces, tabs, CRLF).
     for (const [name, content] of [['empty.txt', ''], ['blank.jsonl', '\n   \n\t\r\n\r\n\n']] as const) {
-      const r = await run(name, content);
+      const r = await run(name, content, []);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.records.length, 0);
       assert.equal(r.requests, 0);
@@ -110,7 +122,7 @@ describe('bad input', () => {
       '{"custom_id":"c","messages":[{"role":"user","content":"good three"}]}', // 13
     ];
     const content = Buffer.concat(lines.flatMap((l) => [Buffer.isBuffer(l) ? l : Buffer.from(l), Buffer.from('\n')]));
-    const r = await run('mixed.jsonl', content);
+    const r = await run('mixed.jsonl', content, lines.map((_, i) => i + 1));
     assert.equal(r.code, 1, r.stderr);
     assert.equal(r.records.length, lines.length, 'one record per line');
     assert.deepEqual(r.records.map((x) => x.line), lines.map((_, i) => i + 1));
@@ -135,7 +147,7 @@ describe('bad input', () => {
 
   test('a single 10 MB line: sent once, reported as over the context, not retried', async () => {
     // Injected: a .txt that is one 10 MB line without a final newline.
-    const r = await run('one-line.txt', 'y'.repeat(10 * 1024 * 1024), ['--max-retries', '5']);
+    const r = await run('one-line.txt', 'y'.repeat(10 * 1024 * 1024), [1], ['--max-retries', '5']);
     assert.equal(r.code, 1, r.stderr);
     assert.equal(r.records.length, 1);
     badRow(r, 1, /maximum context length/);
@@ -156,7 +168,7 @@ describe('bad input', () => {
       'r1,duplicate id,warm', // 7
       'r5,last,calm', // 8
     ].join('\r\n');
-    const r = await run('quoted.csv', csv, ['--template', 'Say ({{tone}}): {{text}}']);
+    const r = await run('quoted.csv', csv, [2, 3, 4, 6, 7, 8], ['--template', 'Say ({{tone}}): {{text}}']);
     assert.equal(r.code, 1, r.stderr);
     assert.deepEqual(r.records.map((x) => x.custom_id), ['r1', 'r2', 'r3', 'line-6', 'line-7', 'r5']);
     goodRow(r, 2, 'Say (warm): hello, world');
@@ -169,12 +181,13 @@ describe('bad input', () => {
 
   test('CSV: a template naming a column the header lacks, and a header only', async () => {
     // Injected: a template with {{missing}}; a CSV with a header and no rows.
-    const missing = await run('cols.csv', 'text,tone\nhi,warm\n', ['--template', '{{text}} {{missing}}']);
+    const missing = await run('cols.csv', 'text,tone\nhi,warm\n', [], ['--template', '{{text}} {{missing}}']);
     assert.equal(missing.code, 2);
     assert.equal(missing.requests, 0);
+    assert.equal(missing.written, false, 'a refused file leaves no results file');
     assert.ok(missing.stderr.includes(missing.input), missing.stderr);
     assert.match(missing.stderr, /template uses column 'missing', not in the header \(columns: 'text', 'tone'\)/);
-    const header = await run('header.csv', 'prompt,custom_id\r\n');
+    const header = await run('header.csv', 'prompt,custom_id\r\n', []);
     assert.equal(header.code, 0, header.stderr);
     assert.equal(header.records.length, 0);
     assert.ok(header.stderr.includes(`no requests in ${header.input}`), header.stderr);
@@ -182,11 +195,11 @@ describe('bad input', () => {
 
   test('a BOM and CRLF line ends in .txt and .jsonl are not part of any prompt', async () => {
     // Injected: a UTF-8 BOM at the start and \r\n line ends.
-    const txt = await run('bom.txt', '\ufefffirst\r\nsecond\r\n');
+    const txt = await run('bom.txt', '\ufefffirst\r\nsecond\r\n', [1, 2]);
     assert.equal(txt.code, 0, txt.stderr);
     goodRow(txt, 1, 'first');
     goodRow(txt, 2, 'second');
-    const jsonl = await run('bom.jsonl', '\ufeff{"prompt":"first"}\r\n"second"\r\n');
+    const jsonl = await run('bom.jsonl', '\ufeff{"prompt":"first"}\r\n"second"\r\n', [1, 2]);
     assert.equal(jsonl.code, 0, jsonl.stderr);
     goodRow(jsonl, 1, 'first');
     goodRow(jsonl, 2, 'second');
@@ -194,18 +207,21 @@ describe('bad input', () => {
 
   test('a binary file, and a UTF-16 file, given as input: refused before any request, naming the file', async () => {
     // Injected: the first 64 KiB of the node binary saved as .txt; a UTF-16LE .jsonl.
-    const binary = await run('binary.txt', readFileSync(process.execPath).subarray(0, 64 * 1024));
+    const binary = await run('binary.txt', readFileSync(process.execPath).subarray(0, 64 * 1024), []);
     assert.equal(binary.code, 2);
     assert.equal(binary.requests, 0);
+    assert.equal(binary.written, false, 'a refused file leaves no results file');
     assert.match(binary.stderr, /binary\.txt looks like a binary file/);
-    const utf16 = await run('utf16.jsonl', Buffer.from('\ufeff"hello"\n', 'utf16le'));
+    const utf16 = await run('utf16.jsonl', Buffer.from('\ufeff"hello"\n', 'utf16le'), []);
     assert.equal(utf16.code, 2);
     assert.equal(utf16.requests, 0);
+    assert.equal(utf16.written, false, 'a refused file leaves no results file');
     assert.match(utf16.stderr, /utf16\.jsonl is UTF-16 encoded; save it as UTF-8/);
   });
 
   test('totals: every file had one record per row, none lost', (t) => {
     assert.ok(figures.badRows >= 13 && figures.goodRows >= 11, JSON.stringify(figures));
-    t.diagnostic(`figures: ${JSON.stringify({ case: 'bad input', ...figures })}`);
+    assert.equal(figures.lost, 0, `${figures.lost} of ${figures.rows} rows have no record`);
+    table.record(t, 'bad input', { label: 'All bad-input files', ...figures });
   });
 });

@@ -113,7 +113,8 @@ describe('the API key never leaks', () => {
     seen.push(list.stdout, list.stderr, show.stdout, show.stderr);
     assert.deepEqual(seen.flatMap((s, i) => leaks(`output ${i}`, s)), []);
     const files = filesUnder(dir);
-    for (const suffix of ['.fastllm/cache.sqlite', 'prompts.results.jsonl', 'auth.results.jsonl', 'killed.results.jsonl']) {
+    // A stopped or killed run leaves its records in the partial file (the results file is replaced only when a run ends).
+    for (const suffix of ['.fastllm/cache.sqlite', 'prompts.results.jsonl', 'auth.results.partial.jsonl', 'killed.results.partial.jsonl']) {
       assert.ok(files.includes(join(dir, suffix)), `${suffix} was written`);
     }
     assert.deepEqual(files.flatMap((f) => leaks(f, readFileSync(f))), []);

@@ -7,6 +7,23 @@
  * part of its rows done, or fail; rows can go to the error file). Answers are `echo: <last user
  * message>`, like the live fake server's, with usage of characters / 4.
  *
+ * It holds to what OpenAI documents, not to what our client would find convenient:
+ * - "The output line order may not match the input line order. Instead of relying on order to
+ *   process your results, use the custom_id field" (https://platform.openai.com/docs/guides/batch,
+ *   "Retrieve the results"): every output and error file here is shuffled, and never left in
+ *   input order.
+ * - `output_file_id` is "the file containing the outputs of successfully executed requests" and
+ *   `error_file_id` "the file containing the outputs of requests with errors"
+ *   (https://platform.openai.com/docs/api-reference/batch/object); a line's `response` carries the
+ *   HTTP status and body, and `error` is for "requests that failed with a non-HTTP error"
+ *   (https://platform.openai.com/docs/api-reference/batch/request-output). Clients in the wild
+ *   have seen non-2xx responses in the output file too, so the failures a plan asks for are
+ *   spread over both files: every other one goes to the output file with its non-2xx status.
+ * - Expired jobs: "unfinished requests … will be written to the error file" with code
+ *   `batch_expired` (guide, "Batch expiration"): see {@link FakeBatchPlan.expiredInErrorFile}.
+ * - Any call can fail on the way (a 502 from a proxy, a reset, a download cut half-way), as live
+ *   calls can: {@link FakeBatchApi.inject} makes the next calls of a route fail so.
+ *
  * @example
  * const api = await startFakeBatchApi();
  * api.plan = () => ({ finalStatus: 'expired', answered: 2 });
@@ -16,6 +33,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { BatchInputLine, BatchObject, BatchOutputLine } from '../../src/core/batchApi/types';
+import { isReasoningModel, planResponses, responseObject } from './fakeModern';
 
 /** How one fake job ends. */
 export interface FakeBatchPlan {
@@ -56,6 +74,23 @@ export interface FakeBatchApiOptions {
   azure?: { apiVersion: string; deployment: string };
 }
 
+/** A failure to answer a call with, in place of its answer (see {@link FakeBatchApi.inject}). */
+export type FakeFault =
+  /** HTTP 502 with a proxy's HTML page, as a load balancer answers when the backend is away. */
+  | 502
+  /** HTTP 500 with OpenAI's JSON error. */
+  | 500
+  /** The connection is destroyed before any answer. */
+  | 'reset'
+  /** Downloads only: headers and half the file, then the connection is destroyed. */
+  | 'cut'
+  /** The call takes effect (a job is created, a cancel is made), but the connection is destroyed instead of answering. */
+  | 'lost'
+  /** Any status with OpenAI's JSON error body, and `retry-after` (seconds) when given. */
+  | { status: number; retryAfter?: string }
+  /** No fault: this call is answered normally (to let the first calls through). */
+  | null;
+
 export interface FakeBatchApi {
   /** `http://127.0.0.1:PORT/v1`; with `azure`, `http://127.0.0.1:PORT/openai/deployments/<deployment>`. */
   readonly url: string;
@@ -70,8 +105,25 @@ export interface FakeBatchApi {
   jobs(): { batch: BatchObject; lines: BatchInputLine[] }[];
   /** The `Authorization` headers seen (with `azure`, the `api-key` headers). */
   readonly authHeaders: string[];
+  /**
+   * Makes the next calls of a route (`GET /v1/batches/:id`, `GET /v1/files/:id/content`, …, as
+   * in {@link counts}) fail, one fault per call, in order. Counted in {@link counts} all the same.
+   */
+  inject(route: string, ...faults: FakeFault[]): void;
+  /** Faults injected and not yet used, by route. */
+  readonly pendingFaults: Readonly<Record<string, number>>;
   reset(): void;
   close(): Promise<void>;
+}
+
+/**
+ * A Responses API answer to a `/v1/responses` line (the Batch API accepts them:
+ * https://platform.openai.com/docs/api-reference/batch/create, `endpoint` "/v1/responses"): the
+ * same `response` object the live fake sends (./fakeModern.ts), with reasoning tokens for
+ * reasoning models so that batch statistics can be checked.
+ */
+function responsesAnswer(body: Record<string, unknown>, n: number): unknown {
+  return responseObject(body, planResponses(body), n, { reasoningTokens: isReasoningModel(body.model) ? 8 : 0, cachedTokens: 0 });
 }
 
 function echoAnswer(body: Record<string, unknown>, n: number): unknown {
@@ -101,11 +153,28 @@ function echoAnswer(body: Record<string, unknown>, n: number): unknown {
   };
 }
 
+/**
+ * The lines in a seeded random order that is never the input order (for two or more lines), so
+ * that a client joining by position fails every time, not one run in n!.
+ */
+function shuffled<T>(lines: T[], seed: number): T[] {
+  const out = [...lines];
+  let x = (seed * 2654435761) >>> 0 || 1;
+  const next = () => ((x = (x ^ (x << 13)) >>> 0), (x = (x ^ (x >>> 17)) >>> 0), (x = (x ^ (x << 5)) >>> 0), x / 2 ** 32);
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  if (out.length > 1 && out.every((l, i) => l === lines[i])) out.push(out.shift()!);
+  return out;
+}
+
 export async function startFakeBatchApi(options: FakeBatchApiOptions = {}): Promise<FakeBatchApi> {
   const azure = options.azure;
   const files = new Map<string, FakeFile>();
   const jobs: FakeJob[] = [];
   let counts: Record<string, number> = {};
+  let faults: Record<string, FakeFault[]> = {};
   let authHeaders: string[] = [];
   let seq = 0;
   const now = () => Math.floor(Date.now() / 1000);
@@ -127,6 +196,7 @@ export async function startFakeBatchApi(options: FakeBatchApiOptions = {}): Prom
     }
     const out: BatchOutputLine[] = [];
     const err: BatchOutputLine[] = [];
+    let failures = 0;
     job.lines.forEach((line, i) => {
       const id = `batch_req_${seq}_${i}`;
       if (i >= answered) {
@@ -138,15 +208,15 @@ export async function startFakeBatchApi(options: FakeBatchApiOptions = {}): Prom
       const failure = job.plan.rowError?.(line);
       if (failure) {
         const body = { error: { message: failure.message, type: 'invalid_request_error', param: null, code: failure.code } };
-        err.push({ id, custom_id: line.custom_id, response: { status_code: failure.status, request_id: `req_${i}`, body }, error: null });
+        (failures++ % 2 === 0 ? err : out).push({ id, custom_id: line.custom_id, response: { status_code: failure.status, request_id: `req_${i}`, body }, error: null });
       } else {
-        out.push({ id, custom_id: line.custom_id, response: { status_code: 200, request_id: `req_${i}`, body: echoAnswer(line.body, i) }, error: null });
+        out.push({ id, custom_id: line.custom_id, response: { status_code: 200, request_id: `req_${i}`, body: line.url.endsWith('/responses') ? responsesAnswer(line.body, i) : echoAnswer(line.body, i) }, error: null });
       }
     });
-    const completed = out.length;
+    const completed = out.filter((l) => l.response && l.response.status_code < 300).length;
     b.request_counts = { total: job.lines.length, completed, failed: job.lines.length - completed };
-    if (out.length > 0) b.output_file_id = addFile(out.map((l) => JSON.stringify(l)).join('\n') + '\n', `${b.id}_output.jsonl`, 'batch_output').id;
-    if (err.length > 0) b.error_file_id = addFile(err.map((l) => JSON.stringify(l)).join('\n') + '\n', `${b.id}_error.jsonl`, 'batch_output').id;
+    if (out.length > 0) b.output_file_id = addFile(shuffled(out, seq).map((l) => JSON.stringify(l)).join('\n') + '\n', `${b.id}_output.jsonl`, 'batch_output').id;
+    if (err.length > 0) b.error_file_id = addFile(shuffled(err, seq + 1).map((l) => JSON.stringify(l)).join('\n') + '\n', `${b.id}_error.jsonl`, 'batch_output').id;
   };
 
   /** One step of a job, on each poll. */
@@ -171,9 +241,16 @@ export async function startFakeBatchApi(options: FakeBatchApiOptions = {}): Prom
       return authHeaders;
     },
     jobs: () => jobs.map((j) => ({ batch: j.batch, lines: j.lines })),
+    inject(route, ...more) {
+      (faults[route] ??= []).push(...more);
+    },
+    get pendingFaults() {
+      return Object.fromEntries(Object.entries(faults).map(([r, f]) => [r, f.length]).filter(([, n]) => n));
+    },
     reset() {
       counts = {};
       authHeaders = [];
+      faults = {};
     },
     close: async () => {
       for (const s of sockets) s.destroy();
@@ -202,6 +279,25 @@ export async function startFakeBatchApi(options: FakeBatchApiOptions = {}): Prom
     const name = `${req.method} ${pattern}`;
     counts[name] = (counts[name] ?? 0) + 1;
     authHeaders.push(String((azure ? req.headers['api-key'] : req.headers.authorization) ?? ''));
+    const fault = faults[name]?.shift();
+    if (fault === 502) {
+      res.writeHead(502, { 'content-type': 'text/html' });
+      return res.end('<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>');
+    }
+    if (fault === 500) return json(res, 500, { error: { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null } });
+    if (fault === 'reset') return void req.socket.destroy();
+    if (fault === 'lost') {
+      // Handled in full, but the answer never leaves.
+      res.writeHead = () => res;
+      res.end = () => {
+        req.socket.destroy();
+        return res;
+      };
+    }
+    if (fault && typeof fault === 'object') {
+      res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) });
+      return res.end(JSON.stringify({ error: { message: `Injected HTTP ${fault.status} (fake).`, type: 'server_error', param: null, code: null } }));
+    }
 
     if (req.method === 'POST' && (path === '/v1/chat/completions' || path === '/v1/embeddings')) {
       return json(res, 200, echoAnswer(JSON.parse(body.toString('utf8')) as Record<string, unknown>, seq++));
@@ -219,8 +315,13 @@ export async function startFakeBatchApi(options: FakeBatchApiOptions = {}): Prom
     if (req.method === 'GET' && m) {
       const f = files.get(decodeURIComponent(m[1]!));
       if (!f) return notFound(res, 'file');
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      return res.end(f.content);
+      const bytes = Buffer.from(f.content);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+      if (fault === 'cut') {
+        res.write(bytes.subarray(0, bytes.length >> 1));
+        return void setTimeout(() => req.socket.destroy(), 20);
+      }
+      return res.end(bytes);
     }
     if (req.method === 'POST' && path === '/v1/batches') {
       const p = JSON.parse(body.toString('utf8')) as { input_file_id: string; endpoint: string; completion_window: string; metadata?: Record<string, string> };

@@ -1,7 +1,7 @@
 /**
- * What the fake OpenAI server answers: chat completions (plain and streamed), embeddings lists and
- * OpenAI-shaped errors, each a pure function of the request so that tests can compute what they
- * expect. Used by ./fakeServer.ts.
+ * What the fake OpenAI server answers: the plan of a chat answer (its shapes, plain and streamed,
+ * are in ./fakeChat.ts), embeddings lists and OpenAI-shaped errors, each a pure function of the
+ * request so that tests can compute what they expect. Used by ./fakeServer.ts.
  */
 
 /** Rough token estimate used everywhere in the fake: characters / 4, at least 1. */
@@ -34,6 +34,8 @@ export interface ChatPlan {
   completionTokens: number;
   /** What the rate limiter charges (see {@link FakeBehavior.rateLimit}). */
   charge: number;
+  /** Reasoning and prompt-cache tokens to report (fakeModern.ts); the usage then has its `*_details`. */
+  extras?: { reasoningTokens?: number; cachedTokens?: number };
 }
 
 export function planChat(body: Record<string, unknown>): ChatPlan {
@@ -46,7 +48,9 @@ export function planChat(body: Record<string, unknown>): ChatPlan {
     answer = answer.slice(0, cap * 4);
     finish = 'length';
   }
-  const promptTokens = estimateTokens(messages.map((m) => contentText(m?.content)).join(''));
+  // Each message is framed by 3 tokens and the reply primed with 3 more, as OpenAI counts them
+  // (the cookbook's "How to count tokens with tiktoken": tokens_per_message = 3, plus 3).
+  const promptTokens = estimateTokens(messages.map((m) => contentText(m?.content)).join('')) + 3 * messages.length + 3;
   const completionTokens = estimateTokens(answer);
   const charge = promptTokens + (Number.isFinite(cap) && cap > 0 ? cap : completionTokens);
   return { answer, finish, promptTokens, completionTokens, charge };
@@ -82,51 +86,6 @@ export function usageOf(promptTokens: number, completionTokens: number) {
   return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens };
 }
 
-/** A `chat.completion`; `n` choices, all the same answer. */
-export function chatCompletion(body: Record<string, unknown>, p: ChatPlan, index: number): string {
-  const n = Math.max(1, Number(body.n) || 1);
-  const choices = Array.from({ length: n }, (_, i) => ({
-    index: i,
-    message: { role: 'assistant', content: p.answer, refusal: null },
-    logprobs: null,
-    finish_reason: p.finish,
-  }));
-  return JSON.stringify({
-    id: `chatcmpl-fake${index}`,
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
-    model: String(body.model ?? 'gpt-4o-mini'),
-    choices,
-    usage: usageOf(p.promptTokens, p.completionTokens * n),
-    system_fingerprint: 'fp_fake',
-  });
-}
-
-/**
- * The SSE events of a streamed answer, as OpenAI sends them: a role chunk, one chunk per word, a
- * finish chunk, a usage chunk (when `stream_options.include_usage`), then `[DONE]`.
- */
-export function chatEvents(body: Record<string, unknown>, p: ChatPlan, index: number): string[] {
-  const withUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
-  const head = {
-    id: `chatcmpl-fake${index}`,
-    object: 'chat.completion.chunk',
-    created: Math.floor(Date.now() / 1000),
-    model: String(body.model ?? 'gpt-4o-mini'),
-    system_fingerprint: 'fp_fake',
-  };
-  const event = (choices: unknown[], usage: unknown = null) =>
-    `data: ${JSON.stringify({ ...head, choices, ...(withUsage ? { usage } : {}) })}\n\n`;
-  const delta = (d: Record<string, unknown>, finish: string | null = null) =>
-    event([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
-  const events = [delta({ role: 'assistant', content: '', refusal: null })];
-  for (const piece of p.answer.match(/\S+\s*|\s+/g) ?? []) events.push(delta({ content: piece }));
-  events.push(delta({}, p.finish));
-  if (withUsage) events.push(event([], usageOf(p.promptTokens, p.completionTokens)));
-  events.push('data: [DONE]\n\n');
-  return events;
-}
-
 export function embeddingList(body: Record<string, unknown>): string {
   const dims = Number(body.dimensions) > 0 ? Number(body.dimensions) : 8;
   const inputs = embeddingInputs(body.input);
@@ -149,6 +108,21 @@ export const ERROR_TYPES: Record<number, [type: string, code: string | null, mes
   422: ['invalid_request_error', null, 'Unprocessable entity (fake).'],
   429: ['requests', 'rate_limit_exceeded', 'Rate limit reached (fake).'],
 };
+
+/**
+ * OpenAI's 429 for an account without credit (error codes guide: "You exceeded your current
+ * quota, please check your plan and billing details"): waiting does not help.
+ */
+export function quotaErrorBody(): unknown {
+  return {
+    error: {
+      message: 'You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.',
+      type: 'insufficient_quota',
+      param: null,
+      code: 'insufficient_quota',
+    },
+  };
+}
 
 export function errorBody(status: number, message?: string): unknown {
   const [type, code, text] = ERROR_TYPES[status] ?? ['server_error', null, `The server had an error (fake ${status}).`];

@@ -1,6 +1,8 @@
 /**
  * A loopback fake of the OpenAI API for unit tests and benchmarks: chat completions (plain and
- * streamed), embeddings and the model list, with knobs for latency, failures and rate limits.
+ * streamed), the Responses API (plain and streamed), embeddings and the model list, with knobs for
+ * latency, failures, rate limits, reasoning and prompt-cache token usage, schema-shaped answers
+ * and reasoning models that refuse `max_tokens` (./fakeModern.ts cites OpenAI's reference for each).
  *
  * Answers are a pure function of the request (`echo: <last user message>`, hashed embedding
  * vectors), so a test can compute what it expects. Token counts are characters / 4, the same rough
@@ -14,8 +16,15 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { chatCompletion, chatEvents, embeddingInputs, embeddingList, errorBody, estimateTokens, formatResetDuration, type HeaderMap, maskKey, planChat } from './fakeReplies';
-export { estimateTokens, formatResetDuration, fakeEmbedding } from './fakeReplies';
+import { chatCompletion, chatEvents, type ChatStream } from './fakeChat';
+import { embeddingInputs, embeddingList, errorBody, estimateTokens, type HeaderMap, maskKey, planChat } from './fakeReplies';
+import { FakeRateLimiter, type FakeRateLimit } from './fakeRateLimits';
+import { isReasoningModel, maxTokensUnsupportedBody, planResponses, requestedSchema, responseEvents, responseObject, valueFor, type UsageExtras } from './fakeModern';
+export { estimateTokens, formatResetDuration, fakeEmbedding, quotaErrorBody } from './fakeReplies';
+export type { FakeRateLimit } from './fakeRateLimits';
+
+/** What the fake advertises when a test sets no limit: OpenAI-style headers on every reply, never limiting. */
+const UNREACHED_LIMIT: FakeRateLimit = { rpm: 1_000_000, tpm: 10_000_000_000 };
 
 /** What the server does with one request instead of answering it normally. */
 export type FakeAction =
@@ -27,13 +36,29 @@ export type FakeAction =
   | { reset: true }
   /**
    * Never answers; the request stays in flight until the client gives up or the server closes.
-   * With `afterHeaders`, sends a 200's headers (and a first byte) first, then nothing more.
+   * With `afterHeaders`, sends a 200's headers (and a first byte) first, then nothing more; in a
+   * stream, the headers and the first `afterChunks` events (see {@link StreamFault}).
    */
-  | { stall: true; afterHeaders?: boolean }
-  /** A 200 whose body is not valid JSON (in a stream: one event that is not JSON). */
-  | { badJson: true }
-  /** Sends part of the answer, then destroys the socket (streamed or not). */
-  | { cutStream: true };
+  | ({ stall: true; afterHeaders?: boolean } & StreamFault)
+  /** A 200 whose body is not valid JSON (in a stream: an event that is not JSON, after `afterChunks` good ones). */
+  | ({ badJson: true } & StreamFault)
+  /** Sends part of the answer, then destroys the socket (streamed: the first `afterChunks` events). */
+  | ({ cutStream: true } & StreamFault)
+  /**
+   * A stream that ends cleanly (usage chunk, `data: [DONE]`) but never sends a finish_reason:
+   * for every choice (`true`) or for the choices listed. A plain answer is not affected.
+   */
+  | { noFinishReason: true | number[] };
+
+/** Where a fault cuts into a streamed answer. */
+export interface StreamFault {
+  /**
+   * Events of the answer sent whole before the fault. Default: half of the events before the
+   * first finish_reason, and at least 2 (the role chunk and a first piece), so that a client
+   * always has a prefix of the answer in hand when the fault comes.
+   */
+  afterChunks?: number;
+}
 
 /** What a {@link FakeBehavior.plan} function is told about a request. */
 export interface PlanContext {
@@ -61,18 +86,52 @@ export interface FakeBehavior {
   failWith?: FakeAction;
   /** Decides per request; return undefined to answer normally. Runs after {@link failFirst}. */
   plan?: (ctx: PlanContext) => FakeAction | undefined;
+  /**
+   * A GPU-like server for `concurrency: 'auto'`: latency `baseMs` while at most `capacity`
+   * requests are in flight, growing in proportion beyond (replaces `latencyMs`). @default none
+   */
+  gpu?: { capacity: number; baseMs: number };
+  /**
+   * Chat requests this returns text for are answered with that refusal (`message.refusal`, with
+   * `content: null`; streamed in `delta.refusal`), as OpenAI answers when a model declines.
+   * @default undefined (no refusals)
+   */
+  refuse?: (body: Record<string, unknown>) => string | undefined;
+  /**
+   * Reasoning tokens reported by answers of reasoning models (o-series, gpt-5 family), added to
+   * their output tokens, as OpenAI reports them (`completion_tokens_details.reasoning_tokens`,
+   * Responses `output_tokens_details.reasoning_tokens`). @default 0 (no `*_details` in `usage`)
+   */
+  reasoningTokens?: number;
+  /**
+   * Prompt tokens reported as served from the prompt cache (`prompt_tokens_details.cached_tokens`,
+   * Responses `input_tokens_details.cached_tokens`), per request; capped at the prompt's tokens.
+   * @default none (no `*_details` in `usage`)
+   */
+  cachedTokens?: number | ((body: Record<string, unknown>) => number);
+  /**
+   * The answer text for a chat or Responses request, instead of `echo: …` or the JSON that follows
+   * the request's schema (e.g. to send JSON that breaks it). Undefined: answer normally. @default none
+   */
+  answerText?: (body: Record<string, unknown>) => string | undefined;
+  /**
+   * Reasoning models answer a chat request that has `max_tokens` with OpenAI's 400 "Unsupported
+   * parameter: 'max_tokens' …" (code `unsupported_parameter`): `true` for the o-series and gpt-5
+   * family, or the list of model names that do. @default false
+   */
+  rejectMaxTokens?: boolean | string[];
   /** When set, requests whose bearer token (or `api-key` header) differs get OpenAI's 401. */
   requireKey?: string;
   /**
-   * A sliding-window limit on chat and embeddings requests. Each request is charged its prompt
-   * tokens plus `max_completion_tokens` / `max_tokens` (or, without those, the answer's tokens),
-   * as OpenAI charges at admission. Over the limit: 429 with `retry-after-ms` and `retry-after`.
-   * Requests failed by {@link failFirst} or {@link plan} are not charged.
-   * When set, every response carries `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`;
-   * `reset` is the time until the oldest counted request leaves the window (when capacity next
-   * grows), in OpenAI's format.
+   * Rate limits on chat and embeddings requests, enforced as the provider of `style` documents
+   * them (see ./fakeRateLimits.ts: OpenAI's quantized token buckets with `x-ratelimit-*` headers on
+   * every reply, Azure's 1- and 10-second windows, or a server that says nothing). Requests failed
+   * by {@link failFirst} or {@link plan} are not charged. Set to `false` for no limit and no
+   * headers at all.
+   * @default OpenAI style with limits no test reaches (1,000,000 requests and 10^10 tokens a
+   *   minute), so that every reply carries `x-ratelimit-*` headers, as OpenAI's do
    */
-  rateLimit?: { rpm?: number; tpm?: number; /** @default 60000 */ windowMs?: number };
+  rateLimit?: FakeRateLimit | false;
 }
 
 export interface FakeServerOptions extends FakeBehavior {
@@ -117,6 +176,8 @@ export interface FakeServer {
   readonly count: number;
   /** Requests received per path. */
   readonly countByPath: Readonly<Record<string, number>>;
+  /** Error replies sent, per HTTP status (e.g. `countByStatus[429]`: the 429s of any cause). */
+  readonly countByStatus: Readonly<Record<number, number>>;
   /** Requests received and not yet answered or abandoned. */
   readonly inFlight: number;
   /**
@@ -130,42 +191,33 @@ export interface FakeServer {
   close(): Promise<void>;
 }
 
-/** A sliding-window log of (time, amount) entries, kept as parallel arrays with a moving head. */
-class Window {
-  private at: number[] = [];
-  private amount: number[] = [];
-  private head = 0;
-  used = 0;
-
-  prune(now: number, windowMs: number): void {
-    while (this.head < this.at.length && this.at[this.head] <= now - windowMs) this.used -= this.amount[this.head++];
-    if (this.head > 4096 && this.head * 2 > this.at.length) {
-      this.at = this.at.slice(this.head);
-      this.amount = this.amount.slice(this.head);
-      this.head = 0;
+/**
+ * The plan of a chat answer: `echo: …` (fakeReplies.ts), or the text of `answerText`, or JSON that
+ * follows the request's schema, cut at the token limit; with the usage extras to report.
+ */
+function chatPlan(body: Record<string, unknown>, b: FakeBehavior, extras: UsageExtras | undefined): ReturnType<typeof planChat> {
+  const plan = planChat(body);
+  const schema = requestedSchema(body);
+  const override = b.answerText?.(body);
+  if (override !== undefined || schema) {
+    const prompt = plan.answer.startsWith('echo: ') ? lastUser(body) : '';
+    let answer = override ?? JSON.stringify(valueFor(schema!, prompt));
+    const cap = Number(body.max_completion_tokens ?? body.max_tokens);
+    let finish: 'stop' | 'length' = 'stop';
+    if (Number.isFinite(cap) && cap > 0 && estimateTokens(answer) > cap) {
+      answer = answer.slice(0, cap * 4);
+      finish = 'length';
     }
+    const completionTokens = estimateTokens(answer);
+    Object.assign(plan, { answer, finish, completionTokens, charge: plan.promptTokens + (Number.isFinite(cap) && cap > 0 ? cap : completionTokens) });
   }
+  return extras ? { ...plan, extras } : plan;
+}
 
-  /** Ms until `need` more fits under `limit` (0 if it fits now). Call after prune(). */
-  waitFor(now: number, need: number, limit: number, windowMs: number): number {
-    let used = this.used;
-    for (let i = this.head; i < this.at.length && used + need > limit; i++) {
-      used -= this.amount[i];
-      if (used + need <= limit) return this.at[i] + windowMs - now;
-    }
-    return used + need > limit ? windowMs : 0;
-  }
-
-  /** Ms until the oldest entry leaves the window (when capacity next grows). */
-  nextFree(now: number, windowMs: number): number {
-    return this.head < this.at.length ? this.at[this.head] + windowMs - now : 0;
-  }
-
-  add(now: number, n: number): void {
-    this.at.push(now);
-    this.amount.push(n);
-    this.used += n;
-  }
+function lastUser(body: Record<string, unknown>): string {
+  const messages = Array.isArray(body.messages) ? (body.messages as { role?: string; content?: unknown }[]) : [];
+  const m = [...messages].reverse().find((x) => x?.role === 'user');
+  return typeof m?.content === 'string' ? m.content : '';
 }
 
 export async function startFakeServer(options: FakeServerOptions = {}): Promise<FakeServer> {
@@ -173,42 +225,27 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
   let behavior: FakeBehavior = { ...initial };
   let requests: RecordedRequest[] = [];
   let countByPath: Record<string, number> = {};
+  let countByStatus: Record<number, number> = {};
   let count = 0;
   let inFlight = 0;
   let maxInFlight = 0;
   let attempts = new Map<string, number>();
-  let reqWindow = new Window();
-  let tokWindow = new Window();
+  /** The limiter, rebuilt whenever the configured limit changes (and on reset). */
+  let limiter: { built: boolean; config: FakeRateLimit | false | undefined; impl: FakeRateLimiter | undefined } = { built: false, config: undefined, impl: undefined };
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
 
   /** Applies the rate limit to a request charged `charge` tokens; returns its headers and any wait. */
-  function admit(charge: number, consume: boolean): { headers: Record<string, string>; waitMs: number } {
-    const rl = behavior.rateLimit;
-    const headers: Record<string, string> = {};
-    if (!rl || (rl.rpm === undefined && rl.tpm === undefined)) return { headers, waitMs: 0 };
-    const windowMs = rl.windowMs ?? 60_000;
-    const now = Date.now();
-    reqWindow.prune(now, windowMs);
-    tokWindow.prune(now, windowMs);
-    const waitMs = Math.max(
-      rl.rpm !== undefined ? reqWindow.waitFor(now, 1, rl.rpm, windowMs) : 0,
-      rl.tpm !== undefined ? tokWindow.waitFor(now, charge, rl.tpm, windowMs) : 0,
-    );
-    if (waitMs === 0 && consume) {
-      reqWindow.add(now, 1);
-      tokWindow.add(now, charge);
+  function admit(charge: number, consume: boolean): { headers: Record<string, string>; waitMs: number; retryAfter: boolean } {
+    const config = behavior.rateLimit;
+    if (!limiter.built || limiter.config !== config) {
+      limiter = { built: true, config, impl: config === false ? undefined : new FakeRateLimiter(config ?? UNREACHED_LIMIT) };
     }
-    for (const [kind, limit, w] of [['requests', rl.rpm, reqWindow], ['tokens', rl.tpm, tokWindow]] as const) {
-      if (limit === undefined) continue;
-      headers[`x-ratelimit-limit-${kind}`] = String(limit);
-      headers[`x-ratelimit-remaining-${kind}`] = String(Math.max(0, limit - w.used));
-      headers[`x-ratelimit-reset-${kind}`] = formatResetDuration(w.nextFree(now, windowMs));
-    }
-    return { headers, waitMs };
+    return limiter.impl?.admit(charge, consume) ?? { headers: {}, waitMs: 0, retryAfter: false };
   }
 
   function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
+    if (status >= 400) countByStatus[status] = (countByStatus[status] ?? 0) + 1;
     const text = typeof body === 'string' ? body : JSON.stringify(body);
     res.writeHead(status, {
       ...headers,
@@ -232,11 +269,17 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     res.end(body);
   }
 
-  function sendEvents(res: http.ServerResponse, events: string[], headers: HeaderMap, action?: FakeAction): void {
+  /** Sends a streamed answer, or (with a fault) its first events and then the fault. */
+  function sendEvents(res: http.ServerResponse, stream: ChatStream, headers: HeaderMap, action?: FakeAction): void {
+    const { events, beforeFinish } = stream;
     res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    if (action && 'cutStream' in action) return writeThenCut(res, events.slice(0, 2).join(''));
-    if (action && 'badJson' in action) return void res.end(`${events[0]}data: {"id": oops\n\n`);
-    res.end(events.join(''));
+    const fault = action && ('cutStream' in action || 'badJson' in action || 'stall' in action) ? action : undefined;
+    if (!fault) return void res.end(events.join(''));
+    const k = Math.min(events.length - 1, fault.afterChunks ?? Math.max(2, beforeFinish >> 1));
+    const sent = events.slice(0, k).join('');
+    if ('cutStream' in fault) return writeThenCut(res, sent);
+    if ('badJson' in fault) return void res.end(`${sent}data: {"id": oops\n\n`);
+    res.write(sent); // then stall: nothing more until the client gives up
   }
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse, raw: string): void {
@@ -269,12 +312,20 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         return sendJson(res, 401, errorBody(401, message), base);
       }
     }
+    if (req.method === 'GET' && path.endsWith('/openai/deployments')) {
+      // Azure OpenAI's data-plane "Deployments - List" (api-version up to 2023-03-15-preview): one
+      // deployment per model id, named after it. Later versions answer 404, as Azure does.
+      const version = new URL(req.url ?? '/', 'http://x').searchParams.get('api-version') ?? '';
+      if (version > '2023-03-15-preview') return sendJson(res, 404, errorBody(404, 'Resource not found'), base);
+      const data = models.map((id) => ({ id, model: id, object: 'deployment', status: 'succeeded', created_at: 1700000000 }));
+      return sendJson(res, 200, { object: 'list', data }, base);
+    }
     if (req.method === 'GET' && path.endsWith('/models')) {
       const data = models.map((id) => ({ id, object: 'model', created: 1700000000, owned_by: 'fake' }));
       return sendJson(res, 200, { object: 'list', data }, base);
     }
     // Routed by suffix, so that Azure-style paths (`/openai/deployments/D/chat/completions`) work too.
-    const kind = path.endsWith('/chat/completions') ? 'chat' : path.endsWith('/embeddings') ? 'embeddings' : undefined;
+    const kind = path.endsWith('/chat/completions') ? 'chat' : path.endsWith('/embeddings') ? 'embeddings' : path.endsWith('/responses') ? 'responses' : undefined;
     if (req.method !== 'POST' || !kind) {
       return sendJson(res, 404, errorBody(404, `Unknown request URL: ${req.method} ${path}.`), base);
     }
@@ -287,23 +338,36 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
       if (attemptForBody <= (b.failFirst ?? 0)) action = b.failWith ?? { status: 500 };
       action ??= b.plan?.({ index, path, body, attemptForBody });
     }
-    const chat = kind === 'chat' ? planChat(body) : undefined;
-    const charge = chat ? chat.charge : embeddingInputs(body.input).reduce((s, t) => s + estimateTokens(t), 0);
+    const rejects = b.rejectMaxTokens === true ? isReasoningModel(body.model) : Array.isArray(b.rejectMaxTokens) && b.rejectMaxTokens.includes(String(body.model));
+    if (action === undefined && kind === 'chat' && rejects && body.max_tokens !== undefined) {
+      return sendJson(res, 400, maxTokensUnsupportedBody(), base);
+    }
+    const extras: UsageExtras | undefined =
+      (b.reasoningTokens && isReasoningModel(body.model)) || b.cachedTokens !== undefined
+        ? {
+            reasoningTokens: isReasoningModel(body.model) ? (b.reasoningTokens ?? 0) : 0,
+            cachedTokens: typeof b.cachedTokens === 'function' ? b.cachedTokens(body) : (b.cachedTokens ?? 0),
+          }
+        : undefined;
+    const chat = kind === 'chat' ? chatPlan(body, b, extras) : undefined;
+    const responses = kind === 'responses' ? planResponses(body, b.answerText) : undefined;
+    const charge = chat ? chat.charge : responses ? responses.charge : embeddingInputs(body.input).reduce((s, t) => s + estimateTokens(t), 0);
     const limits = admit(charge, action === undefined);
     const headers = { ...base, ...limits.headers };
     if (action === undefined && limits.waitMs > 0) {
       const wait = Math.ceil(limits.waitMs);
-      const rh = { ...headers, 'retry-after-ms': String(wait), 'retry-after': String(Math.ceil(wait / 1000)) };
+      const rh = limits.retryAfter ? { ...headers, 'retry-after-ms': String(wait), 'retry-after': String(Math.ceil(wait / 1000)) } : headers;
       return sendJson(res, 429, errorBody(429), rh);
     }
 
+    const refusal = chat ? b.refuse?.(body) : undefined;
     const respond = () => {
       if (res.destroyed) return;
       if (action && 'stall' in action) {
         if (!action.afterHeaders) return;
-        const sse = body.stream === true;
-        res.writeHead(200, { ...headers, 'content-type': sse ? 'text/event-stream' : 'application/json' });
-        return void res.write(sse ? ': stalled\n\n' : '{');
+        if (chat && body.stream === true) return sendEvents(res, chatEvents(body, chat, index, refusal), headers, action);
+        res.writeHead(200, { ...headers, 'content-type': 'application/json' });
+        return void res.write('{');
       }
       if (action && 'reset' in action) return void req.socket.destroy();
       if (action && 'status' in action) {
@@ -314,11 +378,20 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         }
         return sendJson(res, action.status, action.body ?? errorBody(action.status), h);
       }
-      if (!chat) sendDocument(res, embeddingList(body), headers, action);
-      else if (body.stream === true) sendEvents(res, chatEvents(body, chat, index), headers, action);
-      else sendDocument(res, chatCompletion(body, chat, index), headers, action);
+      if (responses) {
+        if (body.stream === true) sendEvents(res, responseEvents(body, responses, index, extras), headers, action);
+        else sendDocument(res, JSON.stringify(responseObject(body, responses, index, extras)), headers, action);
+      } else if (!chat) sendDocument(res, embeddingList(body), headers, action);
+      else if (body.stream === true) {
+        const ending = action && 'noFinishReason' in action ? action.noFinishReason : undefined;
+        const withoutFinish = ending === true ? Array.from({ length: Math.max(1, Number(body.n) || 1) }, (_, i) => i) : ending;
+        sendEvents(res, chatEvents(body, chat, index, refusal, { withoutFinish }), headers, action);
+      } else sendDocument(res, chatCompletion(body, chat, index, refusal), headers, action && 'noFinishReason' in action ? undefined : action);
     };
-    const latency = typeof b.latencyMs === 'function' ? b.latencyMs(index) : (b.latencyMs ?? 0);
+    let latency = typeof b.latencyMs === 'function' ? b.latencyMs(index) : (b.latencyMs ?? 0);
+    // A GPU-like server: up to `capacity` requests share one batch at no cost; past it, each waits
+    // in proportion to the load it arrived into (vLLM's and Ollama's behaviour under load).
+    if (b.gpu) latency = b.gpu.baseMs * Math.max(1, inFlight / b.gpu.capacity);
     if (latency > 0) {
       const timer = setTimeout(() => {
         timers.delete(timer);
@@ -372,6 +445,9 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     get countByPath() {
       return countByPath;
     },
+    get countByStatus() {
+      return countByStatus;
+    },
     get inFlight() {
       return inFlight;
     },
@@ -381,11 +457,11 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     reset() {
       requests = [];
       countByPath = {};
+      countByStatus = {};
       count = 0;
       maxInFlight = inFlight;
       attempts = new Map();
-      reqWindow = new Window();
-      tokWindow = new Window();
+      limiter = { built: false, config: undefined, impl: undefined };
     },
     close() {
       closing ??= new Promise<void>((resolve) => {

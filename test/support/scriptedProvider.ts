@@ -8,6 +8,7 @@ export type Script = (call: { index: number; request: LLMRequest; prompt: string
 
 function lastPrompt(request: LLMRequest): string {
   if (request.kind === 'embeddings') return JSON.stringify(request.body.input);
+  if (request.kind === 'responses') return typeof request.body.input === 'string' ? request.body.input : JSON.stringify(request.body.input);
   const m = request.body.messages[request.body.messages.length - 1];
   return typeof m?.content === 'string' ? m.content : JSON.stringify(m?.content);
 }

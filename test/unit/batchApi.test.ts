@@ -133,7 +133,8 @@ describe('Batch API mode', () => {
     assert.deepEqual([state.rows, state.cachedRows, state.repeatRows], [5, 2, 1]);
     assert.deepEqual(api.jobs().at(-1)!.lines.map((l) => l.custom_id), ['line-2', 'line-5']);
     await waitForJobs(state, client, fast);
-    const summary = await fetchResults({ state, client, cache });
+    // Fetched (and saved as fetched): submitting the same file again is allowed.
+    const summary = await fetchResults({ state, statePath: statePathFor(input), client, cache });
     const records = readRecords(summary.out);
     assert.deepEqual(records.map(answer), ['echo: one', 'echo: three', 'echo: two', 'echo: three', 'echo: four']);
     assert.deepEqual(records.map((r) => r.cached), [true, false, true, true, false]);

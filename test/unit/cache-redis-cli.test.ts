@@ -14,7 +14,16 @@ import { redisUnavailable, startRedisServer, type RedisServer } from '../support
 
 const CLI = resolve(__dirname, '../../dist/cli.js');
 
-function fastllm(args: string[], cwd: string, env: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs the CLI; a process still running after `killAfterMs` is killed, and reported with
+ * `hung: true` (the CLI must exit by itself, not keep a connection open).
+ */
+function fastllm(
+  args: string[],
+  cwd: string,
+  env: Record<string, string | undefined> = {},
+  killAfterMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string; hung: boolean }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd,
@@ -22,10 +31,18 @@ function fastllm(args: string[], cwd: string, env: Record<string, string | undef
     });
     let stdout = '';
     let stderr = '';
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      child.kill('SIGKILL');
+    }, killAfterMs);
     child.stdout.on('data', (d: Buffer) => (stdout += d));
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr, hung });
+    });
   });
 }
 
@@ -81,6 +98,30 @@ describe('fastllm CLI with a Redis cache', { skip: redisUnavailable() }, () => {
     const cleared = await fastllm(['cache', 'clear', '--filter', 'shared prompt 1', ...cacheArgs], dir);
     assert.equal(cleared.code, 0, cleared.stderr);
     assert.match(cleared.stderr, /deleted 11 entries/);
+  });
+
+  test('a bad flag with a Redis cache: exit 2 at once, nothing opened, nothing written (the process used to hang)', async () => {
+    mkdirp(join(dir, 'flags'));
+    writeFileSync(join(dir, 'flags', 'p.txt'), 'one\n');
+    const cacheArgs = ['--cache', redis.url];
+    api.reset();
+    const bad: [string[], RegExp][] = [
+      [['run', 'p.txt', '--concurrency', 'lots'], /--concurrency takes a whole number or auto, not "lots"/],
+      [['run', 'p.txt', '--temperature', 'warm'], /--temperature takes a number, not "warm"/],
+      [['run', 'p.txt', '--max-tokens', '1.5'], /--max-tokens takes a whole number, not "1.5"/],
+      [['run', 'p.txt', '--base-url', 'not a url'], /--base-url "not a url" is not a URL/],
+      [['cache', 'list', '--limit', 'all'], /--limit takes a whole number, not "all"/],
+    ];
+    for (const [args, message] of bad) {
+      // A hang is for ever; 30 s only leaves room for a slow start on a busy machine.
+      const r = await fastllm([...args, ...cacheArgs], join(dir, 'flags'), {}, 30_000);
+      assert.equal(r.hung, false, `fastllm ${args.join(' ')} did not exit: ${r.stderr}`);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    assert.equal(api.count, 0);
+    assert.ok(!existsSync(join(dir, 'flags', 'p.results.jsonl')) && !existsSync(join(dir, 'flags', 'p.results.partial.jsonl')));
   });
 
   test('an unreachable Redis: the run finishes without the cache and says so once; cache commands fail with exit 2', async () => {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -102,21 +102,70 @@ describe('fastllm CLI', () => {
     assert.match(records[3]!.error!.message, /mixed\.jsonl:4:.*wizard/);
   });
 
-  test('a rejected key stops the run with exit 2 and a message that never shows the key', async () => {
+  test('a rejected key stops the run with exit 2 and a message that never shows the key; the previous results stay', async () => {
     const input = join(dir, 'auth.txt');
+    const out = join(dir, 'auth.results.jsonl');
     writeFileSync(input, Array.from({ length: 200 }, (_, i) => `q${i}`).join('\n'));
+    const previous = '{"custom_id":"line-1","from":"an earlier run"}\n';
+    writeFileSync(out, previous);
     server.reset();
-    server.setBehavior({ requireKey: 'sk-the-right-key' });
+    // OpenAI's own 401 shows the key masked; a proxy may echo it whole. This one does, so that
+    // "never shows the key" is checked against a key that was there to show.
+    const echoed = { error: { message: `Incorrect API key provided: ${KEY}.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } };
+    server.setBehavior({ plan: () => ({ status: 401, body: echoed }) });
     try {
-      const run = await fastllm(['run', input, '--base-url', server.url, '--no-cache', '--concurrency', '4'], { cwd: dir });
+      const run = await fastllm(['run', input, '--base-url', server.url, '--no-cache', '--concurrency', '4', '--quiet'], { cwd: dir });
       assert.equal(run.code, 2);
       assert.match(run.stderr, /rejected the API key/);
+      assert.match(run.stderr, /Incorrect API key provided/, 'the server\'s message is shown (with the key taken out)');
       assert.ok(!run.stderr.includes(KEY) && !run.stdout.includes(KEY));
       assert.ok(server.count <= 4, `${server.count} requests were sent after a 401`);
-      const text = readFileSync(join(dir, 'auth.results.jsonl'), 'utf8');
-      assert.ok(!text.includes(KEY));
+      assert.equal(readFileSync(out, 'utf8'), previous, 'the previous results file is untouched');
+      const partial = join(dir, 'auth.results.partial.jsonl');
+      const lines = run.stderr.split('\n').filter((l) => l.includes(partial));
+      assert.deepEqual(lines, [`partial results in ${partial}; ${out} was left as it was`], run.stderr);
+      const records = readRecords(partial);
+      assert.equal(records.length, 200, 'every input row has a record');
+      assert.ok(records.slice(4).every((r) => r.error?.code === 'run_stopped'));
+      assert.ok(!readFileSync(partial, 'utf8').includes(KEY));
     } finally {
-      server.setBehavior({ requireKey: undefined });
+      server.setBehavior({ plan: undefined });
+    }
+  });
+
+  test('--out naming the input (or a link to it) is refused with exit 2, and the input is untouched', async () => {
+    const input = join(dir, 'keep.jsonl');
+    const text = '{"prompt":"one"}\n{"prompt":"two"}\n';
+    writeFileSync(input, text);
+    symlinkSync(input, join(dir, 'keep-link.jsonl'));
+    server.reset();
+    for (const out of [input, 'keep.jsonl', join(dir, 'keep-link.jsonl')]) {
+      const run = await fastllm(['run', input, '--out', out, '--base-url', server.url], { cwd: dir });
+      assert.equal(run.code, 2, run.stderr);
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+      assert.ok(run.stderr.includes(input) && run.stderr.includes(resolve(dir, out)), run.stderr);
+    }
+    assert.equal(readFileSync(input, 'utf8'), text);
+    assert.equal(server.count, 0);
+    // compare --out must not truncate one of the files it compares either.
+    const cmp = await fastllm(['compare', input, input, '--out', input], { cwd: dir });
+    assert.equal(cmp.code, 2, cmp.stderr);
+    assert.equal(readFileSync(input, 'utf8'), text);
+  });
+
+  test('names the kinds of failure, with counts and the first message of each', async () => {
+    const input = join(dir, 'kinds.txt');
+    writeFileSync(input, ['fine', 'refuse 1', 'refuse 2', 'fine too'].join('\n'));
+    server.reset();
+    // OpenAI's 400 shape: {"error": {"message", "type": "invalid_request_error", "param", "code"}}.
+    server.setBehavior({ plan: ({ body }) => (JSON.stringify(body).includes('refuse') ? { status: 400 } : undefined) });
+    try {
+      const run = await fastllm(['run', input, '--base-url', server.url, '--no-cache'], { cwd: dir });
+      assert.equal(run.code, 1, run.stderr);
+      const line = run.stderr.split('\n').find((l) => l.startsWith('failures'));
+      assert.match(line ?? '', /^failures  2 failed: 2 × 400 \S+: .+/, run.stderr);
+    } finally {
+      server.setBehavior({ plan: undefined });
     }
   });
 
@@ -156,6 +205,26 @@ describe('fastllm CLI', () => {
     const cleared = await fastllm(['cache', 'clear', '--cache', cacheFile], { cwd: dir });
     assert.match(cleared.stderr, /deleted 2 entries/);
     assert.ok(!readFileSync(cacheFile).includes(KEY), 'the key is not in the cache file');
+  });
+
+  test('credentials in a base URL reach neither the cache file nor its entries', async () => {
+    const secret = 'pw-in-url-7c1e0b9a';
+    const cacheFile = join(dir, 'userinfo.sqlite');
+    const input = join(dir, 'userinfo.txt');
+    writeFileSync(input, 'one\ntwo\n');
+    const withCredentials = server.url.replace('http://', `http://someone:${secret}@`);
+    const run = await fastllm(['run', input, '--base-url', withCredentials, '--cache', cacheFile, '--quiet'], { cwd: dir });
+    assert.equal(run.code, 0, run.stderr);
+    const files = [cacheFile, `${cacheFile}-wal`].filter((f) => existsSync(f));
+    for (const f of files) assert.ok(!readFileSync(f).includes(secret), `${f} holds the password from the base URL`);
+    const show = await fastllm(['cache', 'list', '--cache', cacheFile, '--json'], { cwd: dir });
+    const [first] = show.stdout.trim().split('\n').map((l) => JSON.parse(l) as { key: string });
+    const entry = JSON.parse((await fastllm(['cache', 'show', first!.key, '--cache', cacheFile], { cwd: dir })).stdout) as { endpoint: { baseURL: string } };
+    assert.equal(entry.endpoint.baseURL, server.url);
+    // The same server without credentials is the same cache: the rerun sends nothing.
+    server.reset();
+    assert.equal((await fastllm(['run', input, '--base-url', server.url, '--cache', cacheFile, '--quiet'], { cwd: dir })).code, 0);
+    assert.equal(server.count, 0);
   });
 
   test('two runs sharing one cache file at the same time both finish', async () => {

@@ -77,10 +77,34 @@ describe('fastllm compare', () => {
     assert.match(text.stdout, /r4 \(line 4, only in A\): "gone" → —/);
   });
 
+  test('three files (one per model): each compared with the first; --out names the file of each row', async () => {
+    const c = join(dir, 'c.results.jsonl');
+    writeFileSync(c, [record('r1', 1, 'other', 'o3-mini'), record('r2', 2, 'Paris', 'o3-mini'), record('r3', 3, null, 'o3-mini'), record('r4', 4, 'gone', 'o3-mini')].join('\n') + '\n');
+    const out = join(dir, 'diff3.jsonl');
+    const r = await fastllm(['compare', 'a.results.jsonl', 'b.results.jsonl', 'c.results.jsonl', '--out', out], dir);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^A: a\.results\.jsonl: 4 rows .* \(baseline\)$/m);
+    assert.match(r.stdout, /^C: c\.results\.jsonl: 4 rows \(3 ok, 1 failed, 0 cached\), o3-mini,/m);
+    assert.match(r.stdout, /^A vs B: same 1, differ 1, only in A 1, only in B 1, failed on either side 1: 4 rows differ$/m);
+    // r3 failed the same way on both sides: not a difference.
+    assert.match(r.stdout, /^A vs C: same 2, differ 1, only in A 0, only in B 0, failed on either side 1: 1 row differs?$/m);
+    assert.match(r.stdout, /5 differing rows written to /);
+    const rows = readFileSync(out, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(rows.filter((x) => x.file_b === 'c.results.jsonl'), [
+      { custom_id: 'r1', kind: 'differ', line: 1, line_a: 1, line_b: 1, answer_a: 'same', answer_b: 'other', file_b: 'c.results.jsonl' },
+    ]);
+    assert.equal(rows.filter((x) => x.file_b === 'b.results.jsonl').length, 4);
+    const json = await fastllm(['compare', a, b, c, '--json'], dir);
+    const s = JSON.parse(json.stdout) as { baseline: string; comparisons: { b: { path: string }; differing: number }[]; differing: number; identical: boolean };
+    assert.deepEqual([s.baseline, s.comparisons.map((x) => [x.b.path, x.differing]), s.differing, s.identical], [a, [[b, 4], [c, 1]], 5, false]);
+    const same = await fastllm(['compare', a, a, a], dir);
+    assert.equal(same.code, 0, same.stdout);
+  });
+
   test('usage errors and bad files: exit 2 with a message naming the file and line', async () => {
     const one = await fastllm(['compare', a], dir);
     assert.equal(one.code, 2);
-    assert.match(one.stderr, /takes two results files/);
+    assert.match(one.stderr, /takes two or more results files/);
     const missing = await fastllm(['compare', a, 'nope.jsonl'], dir);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /nope\.jsonl: no such file/);

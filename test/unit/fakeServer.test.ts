@@ -36,9 +36,10 @@ void describe('fake OpenAI server', () => {
     const body = r.json() as { choices: { message: { content: string } }[]; usage: Record<string, number> };
     assert.equal(body.choices[0].message.content, 'echo: hello world');
     assert.deepEqual(body.usage, {
-      prompt_tokens: estimateTokens('hello world'),
+      // One message: 3 tokens of framing, and 3 more to prime the reply (OpenAI's count).
+      prompt_tokens: estimateTokens('hello world') + 6,
       completion_tokens: estimateTokens('echo: hello world'),
-      total_tokens: estimateTokens('hello world') + estimateTokens('echo: hello world'),
+      total_tokens: estimateTokens('hello world') + 6 + estimateTokens('echo: hello world'),
     });
     assert.equal(r.headers.get('x-request-id'), 'req_fake0');
     assert.equal(server.count, 1);
@@ -147,14 +148,15 @@ void describe('fake OpenAI server', () => {
     assert.deepEqual(seen, [0, 1]);
   });
 
-  void it('rate-limits requests per window with 429, retry-after and x-ratelimit headers', async () => {
-    server.setBehavior({ rateLimit: { rpm: 3, windowMs: 400 } });
+  void it('OpenAI style: a token bucket, x-ratelimit headers on every reply, 429 with retry-after', async () => {
+    // 3 a window of 6 s: the bucket holds 3 and gets one back every 2 s.
+    server.setBehavior({ rateLimit: { rpm: 3, windowMs: 6000 } });
     const remaining = [];
     for (let i = 0; i < 3; i++) {
       const r = await post(server, '/chat/completions', chatBody(`r${i}`));
       assert.equal(r.status, 200);
       assert.equal(r.headers.get('x-ratelimit-limit-requests'), '3');
-      assert.match(r.headers.get('x-ratelimit-reset-requests') ?? '', /^\d+ms$/);
+      assert.match(r.headers.get('x-ratelimit-reset-requests') ?? '', /^\d(\.\d+)?s$/);
       remaining.push(r.headers.get('x-ratelimit-remaining-requests'));
     }
     assert.deepEqual(remaining, ['2', '1', '0']);
@@ -162,21 +164,64 @@ void describe('fake OpenAI server', () => {
     assert.equal(limited.status, 429);
     assert.equal((limited.json().error as { code: string }).code, 'rate_limit_exceeded');
     const waitMs = Number(limited.headers.get('retry-after-ms'));
-    assert.ok(waitMs > 0 && waitMs <= 400, `retry-after-ms ${waitMs}`);
-    assert.equal(limited.headers.get('retry-after'), '1');
+    assert.ok(waitMs > 0 && waitMs <= 2000, `retry-after-ms ${waitMs}`);
+    assert.equal(limited.headers.get('retry-after'), String(Math.ceil(waitMs / 1000)));
     await new Promise((r) => setTimeout(r, waitMs + 5));
     assert.equal((await post(server, '/chat/completions', chatBody('r4'))).status, 200);
   });
 
-  void it('rate-limits tokens, charging max_tokens at admission', async () => {
+  void it('rate-limits tokens, charging max_tokens at admission; the bucket refills at the per-minute rate', async () => {
     server.setBehavior({ rateLimit: { tpm: 100 } });
     const first = await post(server, '/chat/completions', chatBody('hi', { max_tokens: 60 }));
     assert.equal(first.status, 200);
-    assert.equal(first.headers.get('x-ratelimit-remaining-tokens'), String(100 - 60 - estimateTokens('hi')));
+    const charge = 60 + estimateTokens('hi') + 6;
+    assert.equal(first.headers.get('x-ratelimit-remaining-tokens'), String(100 - charge));
+    // Full again after the charge has dripped back in at 100 tokens a minute: a Go duration.
+    assert.match(first.headers.get('x-ratelimit-reset-tokens') ?? '', /^40(\.\d+)?s$/);
     const second = await post(server, '/chat/completions', chatBody('hi', { max_tokens: 60 }));
     assert.equal(second.status, 429);
-    assert.ok(Number(second.headers.get('retry-after-ms')) > 59_000);
-    assert.equal(second.headers.get('retry-after'), '60');
+    // It needs 67 tokens and 33 are left: (67 - 33) tokens at 100 a minute is about 20.4 s.
+    const wait = Number(second.headers.get('retry-after-ms'));
+    assert.ok(wait > 20_000 && wait < 20_700, `retry-after-ms ${wait}`);
+    assert.equal(second.headers.get('retry-after'), '21');
+  });
+
+  void it('OpenAI style, quantized: a 600-a-minute limit enforced as 10 a second', async () => {
+    server.setBehavior({ rateLimit: { rpm: 600, quantumMs: 1000 } });
+    // Sent at once: the bucket holds one second's worth (10), and refills at 10 a second.
+    const statuses = await Promise.all(Array.from({ length: 14 }, async (_, i) => (await post(server, '/chat/completions', chatBody(`q${i}`))).status));
+    assert.equal(statuses.filter((s) => s === 200).length, 10, statuses.join(','));
+    assert.equal(statuses.filter((s) => s === 429).length, 4);
+  });
+
+  void it('Azure style: a 1-second window besides the minute, remaining headers only, retry-after on 429', async () => {
+    server.setBehavior({ rateLimit: { style: 'azure', rpm: 600, shortWindows: [{ windowMs: 1000, requests: 3 }] } });
+    const replies = [];
+    for (let i = 0; i < 4; i++) replies.push(await post(server, '/chat/completions', chatBody(`z${i}`)));
+    assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 429]);
+    assert.equal(replies[0]!.headers.get('x-ratelimit-limit-requests'), null, 'Azure sends no limit-* headers');
+    assert.equal(replies[0]!.headers.get('x-ratelimit-remaining-requests'), '2');
+    const wait = Number(replies[3]!.headers.get('retry-after-ms'));
+    assert.ok(wait > 900 && wait <= 1000, `retry-after-ms ${wait}`);
+  });
+
+  void it("'none' style: a bare 429, no retry-after and no rate-limit headers", async () => {
+    server.setBehavior({ rateLimit: { style: 'none', rpm: 1, windowMs: 10_000 } });
+    assert.equal((await post(server, '/chat/completions', chatBody('n0'))).status, 200);
+    const limited = await post(server, '/chat/completions', chatBody('n1'));
+    assert.equal(limited.status, 429);
+    const names: string[] = [];
+    limited.headers.forEach((_v, k) => names.push(k));
+    assert.deepEqual(names.filter((n) => n.startsWith('retry-after') || n.startsWith('x-ratelimit')), []);
+  });
+
+  void it('sends x-ratelimit headers on every reply by default, as OpenAI does, with limits no test reaches', async () => {
+    const r = await post(server, '/chat/completions', chatBody('d'));
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-ratelimit-limit-requests'), '1000000');
+    assert.ok(Number(r.headers.get('x-ratelimit-remaining-requests')) >= 999_990);
+    server.setBehavior({ rateLimit: false });
+    assert.equal((await post(server, '/chat/completions', chatBody('e'))).headers.get('x-ratelimit-limit-requests'), null);
   });
 
   void it('recordBodies: false keeps counters only', async () => {

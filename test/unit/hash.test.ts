@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { canonicalJson, computeRequestHash, describeRequestHash, HASH_VERSION, normalizeBaseURL } from '../../src/core/hash';
+import { RequestManager } from '../../src/core/manager';
+import { createProvider } from '../../src/core/providers';
 import type { EndpointScope } from '../../src/core/providers/provider';
 import type { ChatBody, LLMRequest } from '../../src/core/types';
+import { ScriptedProvider } from '../support/scriptedProvider';
 
 const scope: EndpointScope = { baseURL: 'https://api.openai.com/v1' };
 
@@ -31,8 +34,9 @@ describe('canonicalJson', () => {
     assert.equal(canonicalJson({ b: 1, a: { d: [3, 1, { z: 1, y: 2 }], c: true } }), '{"a":{"c":true,"d":[3,1,{"y":2,"z":1}]},"b":1}');
   });
 
-  it('drops null, undefined, empty and whitespace-only strings from objects, not from arrays', () => {
-    assert.equal(canonicalJson({ a: null, b: undefined, c: '', d: ' \n\t', e: 'x', f: [null, '', ' '] }), '{"e":"x","f":[null,""," "]}');
+  it('drops null and undefined from objects, not from arrays; keeps every string, blank ones too', () => {
+    assert.equal(canonicalJson({ a: null, b: undefined, e: 'x', f: [null, '', ' '] }), '{"e":"x","f":[null,""," "]}');
+    assert.equal(canonicalJson({ c: '', d: ' \n\t' }), '{"c":"","d":" \\n\\t"}');
     assert.equal(canonicalJson({ nested: { gone: null, kept: 0, no: false } }), '{"nested":{"kept":0,"no":false}}');
   });
 
@@ -53,8 +57,8 @@ describe('canonicalJson', () => {
 
 describe('computeRequestHash', () => {
   it('has the documented format', () => {
-    assert.equal(HASH_VERSION, 'v1');
-    assert.match(key(chat()), /^v1:[0-9a-f]{64}$/);
+    assert.equal(HASH_VERSION, 'v2');
+    assert.match(key(chat()), /^v2:[0-9a-f]{64}$/);
   });
 
   it('is the same whatever the key order, nested too', () => {
@@ -76,13 +80,40 @@ describe('computeRequestHash', () => {
     assert.equal(key(a), key(b));
   });
 
-  it('ignores null, undefined, empty and whitespace-only fields', () => {
+  it('ignores null and undefined fields', () => {
     const base = key(chat());
-    assert.equal(key(chat({ stop: undefined, seed: null as unknown as number, user: '', suffix: '   ' })), base);
+    assert.equal(key(chat({ stop: undefined, seed: null as unknown as number, user: undefined })), base);
     assert.equal(
-      key(chat({ messages: [{ role: 'system', content: 'Be brief.', name: '' }, { role: 'user', content: 'What is 2+2?', name: null as unknown as string }] })),
+      key(chat({ messages: [{ role: 'system', content: 'Be brief.', name: undefined }, { role: 'user', content: 'What is 2+2?', name: null as unknown as string }] })),
       base,
     );
+  });
+
+  it('counts blank strings: a whitespace stop, embeddings input or text part is a question of its own', () => {
+    const base = key(chat());
+    const stops = [chat({ stop: '\n' }), chat({ stop: ' ' }), chat({ stop: '' }), chat({ stop: ['\n'] }), chat({ stop: ['\n\n'] })];
+    const stopKeys = new Set(stops.map((r) => key(r)));
+    assert.equal(stopKeys.size, stops.length, 'each stop sequence has its own key');
+    assert.ok(!stopKeys.has(base), 'stop "\\n" is not the same as no stop');
+    assert.notEqual(key(chat({ user: '' })), base);
+
+    const embed = (input: string): LLMRequest => ({ kind: 'embeddings', custom_id: 'e', line: 1, body: { model: 'text-embedding-3-small', input } });
+    assert.equal(new Set([' ', '\n', '\t', '  '].map((i) => key(embed(i)))).size, 4);
+
+    const parts = (text: string) => chat({ messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe:' }, { type: 'text', text }] }] });
+    assert.notEqual(key(parts(' ')), key(parts('\n')));
+    assert.notEqual(key(parts('')), key(parts(' ')));
+  });
+
+  it('rows that differ only in blank strings are two calls, not one de-duplicated call', async () => {
+    const provider = new ScriptedProvider(() => ({ latencyMs: 20 }));
+    const manager = new RequestManager({ provider, concurrency: 4 });
+    const rows = [chat({ stop: '\n' }, { custom_id: 'a', line: 1 }), chat({}, { custom_id: 'b', line: 2 }), chat({ stop: '\n' }, { custom_id: 'c', line: 3 })];
+    const records = [];
+    for await (const r of manager.run(rows)) records.push(r);
+    assert.equal(records.length, 3);
+    assert.equal(provider.calls.length, 2, 'stop "\\n" and no stop are sent apart; the two identical rows share one call');
+    assert.equal(manager.stats.snapshot().dedupHits, 1);
   });
 
   it('ignores custom_id, line, _internal fields and streaming options', () => {
@@ -130,14 +161,32 @@ describe('computeRequestHash', () => {
     assert.ok(!keys.has(base));
   });
 
-  it('cannot depend on an API key: the function takes none', () => {
-    // By construction: the signature is (request, scope), and neither type has a key field.
-    assert.equal(computeRequestHash.length, 2);
-    const withKeyInScope = { baseURL: scope.baseURL, apiKey: 'sk-one' } as EndpointScope;
-    const withOtherKey = { baseURL: scope.baseURL, apiKey: 'sk-two' } as EndpointScope;
-    assert.equal(key(chat(), withKeyInScope), key(chat(), withOtherKey));
-    assert.equal(key(chat(), withKeyInScope), key(chat()));
-    assert.ok(!describeRequestHash(chat(), withKeyInScope).canonical.includes('sk-one'));
+  it('cannot depend on an API key: providers with two keys give one key; a key in the URL is removed', () => {
+    const one = createProvider({ apiKey: 'sk-one-0123456789abcdef', baseURL: 'https://api.example.com/v1' });
+    const two = createProvider({ apiKey: 'sk-two-fedcba9876543210', baseURL: 'https://api.example.com/v1' });
+    const other = createProvider({ apiKey: 'sk-one-0123456789abcdef', baseURL: 'https://other.example.com/v1' });
+    try {
+      assert.equal(key(chat(), one.scope), key(chat(), two.scope));
+      assert.notEqual(key(chat(), one.scope), key(chat(), other.scope), 'the scope does count: the server changes the key');
+      for (const p of [one, two]) {
+        const d = describeRequestHash(chat(), p.scope);
+        assert.ok(!d.canonical.includes('sk-') && !JSON.stringify(p.scope).includes('sk-'), d.canonical);
+      }
+    } finally {
+      for (const p of [one, two, other]) p.close?.();
+    }
+    // Credentials in the base URL (user info) are not a server: same key, and never in the text.
+    const secret = 'hunter2-0123456789';
+    const inURL = createProvider({ apiKey: 'x', baseURL: `https://user:${secret}@API.example.com/v1/` });
+    try {
+      assert.equal(inURL.scope.baseURL, 'https://API.example.com/v1');
+      assert.equal(key(chat(), inURL.scope), key(chat(), { baseURL: 'https://api.example.com/v1' }));
+      assert.equal(key(chat(), { baseURL: `https://user:${secret}@api.example.com/v1` }), key(chat(), { baseURL: 'https://api.example.com/v1' }));
+      const d = describeRequestHash(chat(), { baseURL: `https://user:${secret}@api.example.com/v1` });
+      assert.ok(!d.canonical.includes(secret) && !d.parts.some((p) => p.value.includes(secret)), d.canonical);
+    } finally {
+      inURL.close?.();
+    }
   });
 
   it('does not modify the request', () => {
@@ -154,22 +203,22 @@ describe('describeRequestHash', () => {
   it('gives the canonical text that hashes to the key', () => {
     const request = chat({ stream: true, _tag: 'x', stop: '' });
     const description = describeRequestHash(request, { baseURL: 'HTTPS://API.OPENAI.COM/v1/' });
-    assert.equal(description.version, 'v1');
+    assert.equal(description.version, 'v2');
     assert.equal(description.key, key(request));
-    assert.equal(description.key, `v1:${createHash('sha256').update(description.canonical).digest('hex')}`);
+    assert.equal(description.key, `v2:${createHash('sha256').update(description.canonical).digest('hex')}`);
   });
 
   it('canonical text equals canonicalJson of the documented wrapper', () => {
     const request = chat({ stream: true, _tag: 'x', n: 2 });
     const { stream: _s, _tag: _t, ...kept } = request.body;
-    const expected = canonicalJson({ v: 1, endpoint: { kind: 'chat', baseURL: 'https://api.openai.com/v1' }, body: kept });
+    const expected = canonicalJson({ v: 2, endpoint: { kind: 'chat', baseURL: 'https://api.openai.com/v1' }, body: kept });
     assert.equal(describeRequestHash(request, scope).canonical, expected);
   });
 
   it('lists the parts, including what was left out', () => {
     const parts = describeRequestHash(chat({ stream: true, _tag: 'x' }), scope).parts;
     const byName = new Map(parts.map((p) => [p.name, p.value]));
-    assert.equal(byName.get('version'), 'v1');
+    assert.equal(byName.get('version'), 'v2');
     assert.equal(byName.get('endpoint.kind'), 'chat');
     assert.equal(byName.get('endpoint.baseURL'), 'https://api.openai.com/v1');
     assert.equal(byName.get('body.model'), '"gpt-4o-mini"');
@@ -179,7 +228,7 @@ describe('describeRequestHash', () => {
   });
 });
 
-describe('the v1 format', () => {
+describe('the v2 format', () => {
   it('matches the example in docs/request-hash.md exactly (keys must never change silently)', () => {
     const request: LLMRequest = {
       kind: 'chat',
@@ -191,7 +240,7 @@ describe('the v1 format', () => {
         stream: true,
         _source: 'prompts.jsonl',
         seed: null as unknown as number,
-        user: '',
+        stop: '\n',
         messages: [
           { role: 'system', content: 'Answer in one word.' },
           { role: 'user', content: 'Capital of France?' },
@@ -202,16 +251,21 @@ describe('the v1 format', () => {
     assert.equal(
       description.canonical,
       '{"body":{"messages":[{"content":"Answer in one word.","role":"system"},{"content":"Capital of France?","role":"user"}],' +
-        '"model":"gpt-4o-mini","temperature":0},"endpoint":{"baseURL":"https://api.openai.com/v1","kind":"chat"},"v":1}',
+        '"model":"gpt-4o-mini","stop":"\\n","temperature":0},"endpoint":{"baseURL":"https://api.openai.com/v1","kind":"chat"},"v":2}',
     );
-    assert.equal(description.key, 'v1:5d9cae4c0cb23d8214beee2257e328c91a1cddd99454b94de71bfa54d5fe40bf');
+    assert.equal(description.key, 'v2:84c6daa3002fd9e8a4d638d7695bc2f26a1c1df3a9eebefc6fa75fe329fac716');
   });
 });
 
 describe('normalizeBaseURL', () => {
   it('lower-cases scheme and host only, and strips trailing slashes', () => {
     assert.equal(normalizeBaseURL('HTTP://LocalHost:8080/Proxy/V1///'), 'http://localhost:8080/Proxy/V1');
-    assert.equal(normalizeBaseURL('https://User:Pw@Example.COM/'), 'https://User:Pw@example.com');
     assert.equal(normalizeBaseURL('https://example.com'), 'https://example.com');
+  });
+
+  it('removes user info (a credential), a password with an unescaped @ included', () => {
+    assert.equal(normalizeBaseURL('https://User:Pw@Example.COM/'), 'https://example.com');
+    assert.equal(normalizeBaseURL('https://user:p@ss@example.com/v1'), 'https://example.com/v1');
+    assert.equal(normalizeBaseURL('https://token@example.com/v1?x=@y'), 'https://example.com/v1?x=@y');
   });
 });

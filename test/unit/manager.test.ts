@@ -218,20 +218,31 @@ describe('RequestManager', () => {
     assert.ok(records.every((r) => r.error && ['auth_failed', 'run_stopped'].includes(r.error.code)));
   });
 
-  test('honours retry-after on a 429 and pauses all dispatch until then', async () => {
+  test('honours retry-after on a 429 and pauses all dispatch until then, at concurrency 4', async () => {
     let t429 = 0;
+    // Row 0 is refused after 30 ms; rows 1-3, already in flight, end at 40 ms and free their slots.
     const p = new ScriptedProvider(({ index }) => {
-      if (index === 0) {
-        t429 = Date.now();
-        return { fail: { status: 429, code: 'rate_limit_exceeded', headers: { 'retry-after-ms': '250' } } };
-      }
-      return { latencyMs: 1 };
+      if (index === 0) return { latencyMs: 30, fail: { status: 429, code: 'rate_limit_exceeded', headers: { 'retry-after-ms': '250' } } };
+      return { latencyMs: 40 };
     });
-    const records = await collect(manager(p, { concurrency: 1 }), prompts(5));
+    const origSend = p.send.bind(p);
+    p.send = async (request, options) => {
+      try {
+        return await origSend(request, options);
+      } catch (e) {
+        t429 ||= Date.now();
+        throw e;
+      }
+    };
+    const records = await collect(manager(p, { concurrency: 4 }), prompts(12));
     assert.ok(records.every((r) => r.error === null));
     assert.equal(records[0]!.attempts, 2);
-    // Every call after the 429 (the retry and all other rows) waited at least retry-after.
-    for (const c of p.calls.slice(1)) assert.ok(c.at - t429 >= 245, `call ${c.prompt} came ${c.at - t429} ms after the 429`);
+    const before = p.calls.filter((c) => c.at < t429);
+    const after = p.calls.filter((c) => c.at >= t429);
+    assert.equal(before.length, 4, 'the four calls already in flight');
+    assert.equal(after.length, 9, 'the retry and the eight other rows');
+    // No call started between the 429 and the end of its retry-after, although slots were free.
+    for (const c of after) assert.ok(c.at - t429 >= 245, `call ${c.prompt} came ${c.at - t429} ms after the 429`);
   });
 
   test('honours retry-after in seconds', async () => {
@@ -295,12 +306,14 @@ describe('RequestManager', () => {
     assert.deepEqual(entry.request, req('hash me', 1).body);
   });
 
-  test('rpm limit spaces calls over the window', async () => {
+  test('rpm paces calls evenly over the window, not in a burst', async () => {
     const p = new ScriptedProvider();
+    // 5 per 200 ms at 98 %: one call every 40.8 ms, 20 ms of burst allowance.
     const m = manager(p, { rpm: 5, rateWindowMs: 200, concurrency: 10 });
     await collect(m, prompts(12));
     const times = p.calls.map((c) => c.at);
-    for (let i = 5; i < times.length; i++) assert.ok(times[i]! - times[i - 5]! >= 200, `6 calls within one window at ${i}`);
+    for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[0]! >= i * 40.8 - 20 - 2, `call ${i} at ${times[i]! - times[0]!} ms`);
+    assert.ok(times[11]! - times[0]! < 11 * 40.8 + 100, `12 calls took ${times[11]! - times[0]!} ms`);
   });
 
   test('live stats: done, failures, retries, tokens and ETA', async () => {

@@ -63,6 +63,23 @@ void describe('OpenAIProvider', () => {
     assert.deepEqual(seen, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], ...extras });
   });
 
+  void it('never sends our own top-level _ fields, in send(), stream() or embeddings (nested ones are data and go)', async () => {
+    const schema = { type: 'json_schema', json_schema: { name: 's', schema: { properties: { _id: { type: 'string' } } } } };
+    const own = { _source: 'prompts.jsonl', _trace: { id: 7 }, _: 1 };
+    await provider.send(chat('plain', { ...own, response_format: schema }), opts());
+    await provider.stream(chat('streamed', { ...own, stream_options: { include_obfuscation: false } }), () => undefined, opts());
+    const embeddings: LLMRequest = { kind: 'embeddings', custom_id: 'e', line: 1, body: { model: 'text-embedding-3-small', input: 'x', _note: 'mine' } };
+    await provider.send(embeddings, opts());
+    assert.equal(server.requests.length, 3);
+    for (const r of server.requests) {
+      const keys = Object.keys(r.body as Record<string, unknown>);
+      assert.deepEqual(keys.filter((k) => k.startsWith('_')), [], `${r.path} received ${keys.join(', ')}`);
+    }
+    const [plain, streamed] = server.requests.map((r) => r.body as Record<string, unknown>);
+    assert.deepEqual(plain!.response_format, schema, 'a nested _id is part of the question and is sent');
+    assert.deepEqual(streamed!.stream_options, { include_obfuscation: false, include_usage: true }, "the row's own stream_options are kept");
+  });
+
   void it('round-trips embeddings as float arrays, sending the body exactly as given', async () => {
     const req: LLMRequest = { kind: 'embeddings', custom_id: 'e', line: 1, body: { model: 'text-embedding-3-small', input: ['a', 'b'], dimensions: 5 } };
     const res = await provider.send(req, opts());

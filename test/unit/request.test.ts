@@ -9,8 +9,9 @@ import {
   validateChatBody,
   validateEmbeddingsBody,
   validateMessages,
+  wireBody,
 } from '../../src/core/request';
-import type { ChatBody, Message } from '../../src/core/types';
+import type { ChatBody, LLMRequest, Message } from '../../src/core/types';
 
 describe('fromPrompt', () => {
   it('builds a chat request with one user message', () => {
@@ -201,5 +202,28 @@ describe('defaults', () => {
   it('give embeddings only the model', () => {
     assert.deepEqual(applyEmbeddingsDefaults({ input: 'x' }, defaults), { input: 'x', model: 'dm' });
     assert.deepEqual(applyEmbeddingsDefaults({ input: 'x', model: 'own' }, defaults), { input: 'x', model: 'own' });
+  });
+});
+
+describe('wireBody (the body as sent, live and in Batch API lines)', () => {
+  const chat = (body: Record<string, unknown>): LLMRequest => ({ kind: 'chat', custom_id: 'a', line: 1, body: { model: 'm', messages: [{ role: 'user', content: 'x' }], ...body } });
+
+  it('drops top-level _ fields and the streaming flags, keeps nested _ fields, and never modifies the request', () => {
+    const request = chat({ _source: 'f.jsonl', _: 0, stream: true, stream_options: { include_usage: true }, response_format: { _keep: 1 }, temperature: 0 });
+    const before = JSON.stringify(request);
+    assert.deepEqual(wireBody(request), { model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { _keep: 1 }, temperature: 0 });
+    assert.equal(JSON.stringify(request), before);
+  });
+
+  it('sets stream and include_usage for a streamed call, keeping the row\'s other stream_options', () => {
+    const body = wireBody(chat({ _tag: 1, stream_options: { include_obfuscation: false } }), { stream: true });
+    assert.deepEqual(body, { model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true, stream_options: { include_obfuscation: false, include_usage: true } });
+  });
+
+  it('returns the body itself when there is nothing to drop (no copy per request)', () => {
+    const request = chat({ temperature: 1 });
+    assert.equal(wireBody(request), request.body);
+    const embeddings: LLMRequest = { kind: 'embeddings', custom_id: 'e', line: 1, body: { model: 'm', input: ' ', _note: 'x' } };
+    assert.deepEqual(wireBody(embeddings), { model: 'm', input: ' ' });
   });
 });

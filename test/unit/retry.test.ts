@@ -6,10 +6,17 @@ import { backoffMs, classifyFailure, parseResetDuration, parseRetryAfter } from 
 describe('retry policy', () => {
   test('classifies failures', () => {
     const c = (status: number | undefined, code = 'x') => classifyFailure(new ProviderError('m', status, code));
-    for (const s of [408, 409, 429, 500, 502, 503, 504]) assert.equal(c(s), 'retry', String(s));
+    for (const s of [408, 409, 500, 502, 503, 504]) assert.equal(c(s), 'retry', String(s));
     for (const s of [400, 404, 422]) assert.equal(c(s), 'final', String(s));
-    assert.equal(c(401), 'fatal');
-    assert.equal(c(403), 'fatal');
+    assert.equal(c(429, 'rate_limit_exceeded'), 'rateLimited');
+    assert.equal(c(429, 'http_429'), 'rateLimited');
+    assert.equal(c(429, 'insufficient_quota'), 'quota');
+    assert.equal(c(401), 'auth');
+    // A 403 stops the run only when it is about the key; otherwise it is one row's answer.
+    assert.equal(c(403, 'invalid_api_key'), 'auth');
+    assert.equal(c(403, 'unsupported_country_region_territory'), 'auth');
+    assert.equal(classifyFailure(new ProviderError('Your API key does not have access to this project', 403, 'http_403')), 'auth');
+    assert.equal(classifyFailure(new ProviderError('Your input was flagged by moderation: harassment', 403, 'http_403')), 'forbidden');
     assert.equal(c(undefined, 'timeout'), 'retry');
     assert.equal(c(undefined, 'connection_error'), 'retry');
     assert.equal(c(undefined, 'aborted'), 'cancelled');

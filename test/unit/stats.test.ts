@@ -27,6 +27,24 @@ describe('TokenStats', () => {
     assert.ok(snap.etaSeconds !== null && snap.etaSeconds > 0 && snap.etaSeconds < 1);
   });
 
+  test('requests and tokens per minute are rates over the time elapsed, not counts, before a minute has passed', () => {
+    const s = new TokenStats();
+    s.reset(200);
+    for (let i = 0; i < 146; i++) s.attemptStarted();
+    s.freshSuccess('gpt-4o-mini', { prompt_tokens: 700, completion_tokens: 300, total_tokens: 1000 });
+    const start = s.snapshot().startedAt;
+    const early = s.snapshot(start + 3000);
+    assert.equal(early.rpm.used, 146);
+    assert.equal(early.rpm.perMinute, 2920);
+    assert.equal(early.tpm.perMinute, 20_000);
+    // The very first moments are taken as one second, not as a near-zero span.
+    assert.equal(s.snapshot(start + 10).rpm.perMinute, 146 * 60);
+    // Once the window is (all but) full, the rate is the count of the last minute.
+    const later = s.snapshot(start + 60_000 - 1);
+    assert.equal(later.rpm.used, 146);
+    assert.ok(Math.abs(later.rpm.perMinute - 146) < 0.01, String(later.rpm.perMinute));
+  });
+
   test('rolling window forgets old samples', () => {
     const w = new RollingWindow(1000);
     w.add(5, 0);
@@ -52,4 +70,17 @@ describe('pricing and tokens', () => {
     assert.equal(estimateRequestTokens({ kind: 'chat', custom_id: 'a', line: 1, body }), 3 + 3 + 2 + 20);
     assert.equal(estimateRequestTokens({ kind: 'embeddings', custom_id: 'a', line: 1, body: { model: 'e', input: ['hello world', 'hello'] } }), 3);
   });
+});
+
+test('latency percentiles of fresh answers, to within 5 %, and none before the first', () => {
+  const stats = new TokenStats();
+  assert.equal(stats.snapshot().latency, null);
+  for (let i = 1; i <= 100; i++) stats.freshSuccess('gpt-4o-mini', undefined, {}, i * 10);
+  stats.reusedSuccess('gpt-4o-mini', undefined, 'cache'); // cached rows have no latency to speak of
+  const { p50, p95, p99 } = stats.snapshot().latency!;
+  for (const [got, want] of [[p50, 500], [p95, 950], [p99, 990]] as const) {
+    assert.ok(got >= want && got <= want * 1.06, `${got} for ${want}`);
+  }
+  stats.reset();
+  assert.equal(stats.snapshot().latency, null);
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { defaultResultsPath, readResults, ResultsWriter } from '../../src/core/batch/index';
+import { defaultResultsPath, partialResultsPath, readResults, ResultsWriter } from '../../src/core/batch/index';
 import type { ResultRecord } from '../../src/core/types';
 
 let dir: string;
@@ -68,6 +68,32 @@ describe('ResultsWriter', () => {
     await w.write(record(3));
     await w.close();
     assert.deepEqual((await readAll(path)).map((r) => r.line), [3]);
+  });
+
+  it('atomic: the previous file stays whole until commit, which replaces it in one rename', async () => {
+    const path = fresh();
+    let w = await ResultsWriter.open(path);
+    await w.write(record(1));
+    await w.close();
+    w = await ResultsWriter.open(path, { atomic: true });
+    assert.equal(w.path, partialResultsPath(path));
+    assert.equal(w.destination, path);
+    await w.write(record(2));
+    await w.write(record(3));
+    // Mid-run, the old results are still there, whole.
+    assert.deepEqual((await readAll(path)).map((r) => r.line), [1]);
+    await w.close();
+    // Closed without commit (a stopped run): still the old file; the new records are in the partial file.
+    assert.deepEqual((await readAll(path)).map((r) => r.line), [1]);
+    assert.deepEqual((await readAll(partialResultsPath(path))).map((r) => r.line), [2, 3]);
+
+    w = await ResultsWriter.open(path, { atomic: true });
+    await w.write(record(4));
+    assert.equal(await w.commit(), path);
+    assert.deepEqual((await readAll(path)).map((r) => r.line), [4]);
+    await assert.rejects(readFile(partialResultsPath(path)), { code: 'ENOENT' });
+    assert.equal(partialResultsPath('/a/p.results.jsonl'), '/a/p.results.partial.jsonl');
+    assert.equal(partialResultsPath('/a/out.json'), '/a/out.json.partial.jsonl');
   });
 
   it('keeps call order under overlapping writes and back-pressure', async () => {

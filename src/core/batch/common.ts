@@ -5,11 +5,13 @@
 import {
   applyChatDefaults,
   applyEmbeddingsDefaults,
+  applyResponsesDefaults,
   validateChatBody,
   validateEmbeddingsBody,
+  validateResponsesBody,
   type RequestDefaults,
 } from '../request';
-import type { ChatBody, EmbeddingsBody, EndpointKind, InputError, InputItem, Message } from '../types';
+import type { ChatBody, EmbeddingsBody, EndpointKind, InputError, InputItem, Message, ResponsesBody } from '../types';
 
 /** Options of {@link readBatch}. */
 export interface ReaderOptions {
@@ -25,8 +27,10 @@ export interface ReaderOptions {
   signal?: AbortSignal;
   /**
    * What a bare prompt (a .txt line, a CSV row, a JSONL string or `{"prompt"}` object) becomes: a
-   * chat request with one user message, or an embeddings request with the prompt as `input`.
-   * JSONL lines that say what they are (`messages`, `input`, a Batch API `url`) ignore this.
+   * chat request with one user message, an embeddings request with the prompt as `input`, or a
+   * Responses API request with the prompt as `input` (and the system message as `instructions`).
+   * JSONL lines that say what they are (`messages`, a Batch API `url`) ignore this; with
+   * `'responses'`, a JSONL `{"input"}` line is a Responses request rather than an embeddings one.
    * @default 'chat'
    */
   kind?: EndpointKind;
@@ -115,6 +119,14 @@ export function embeddingsItem(body: Record<string, unknown>, custom_id: string,
   return { kind: 'embeddings', custom_id, line: ctx.line, body: full as EmbeddingsBody };
 }
 
+/** A Responses API body from a row: defaults applied, then validated. */
+export function responsesItem(body: Record<string, unknown>, custom_id: string, ctx: RowContext): InputItem {
+  const full = applyResponsesDefaults(body, ctx.defaults);
+  const problem = validateResponsesBody(full);
+  if (problem) return invalidItem(ctx.file, ctx.line, problem, custom_id);
+  return { kind: 'responses', custom_id, line: ctx.line, body: full as ResponsesBody };
+}
+
 /** What a prompt-style row (txt line, CSV row, JSONL `{"prompt"}`) gives besides the prompt. */
 export interface PromptRow {
   custom_id: string;
@@ -128,6 +140,9 @@ export interface PromptRow {
 export function promptItem(prompt: string, row: PromptRow, kind: EndpointKind, ctx: RowContext): InputItem {
   if (prompt.trim() === '') return invalidItem(ctx.file, ctx.line, 'the prompt is empty', row.custom_id);
   if (kind === 'embeddings') return embeddingsItem({ ...row.params, input: prompt }, row.custom_id, ctx);
+  if (kind === 'responses') {
+    return responsesItem({ ...row.params, input: prompt, ...(row.system ? { instructions: row.system } : {}) }, row.custom_id, ctx);
+  }
   const messages: Message[] = [{ role: 'user', content: prompt }];
   if (row.system) messages.unshift({ role: 'system', content: row.system });
   return chatItem({ ...row.params, messages }, row.custom_id, ctx);

@@ -5,6 +5,7 @@ export { CsvParser, csvRecords, type CsvParserOptions, type CsvRecord } from './
 export { readLines, type LineReaderOptions, type TextLine } from './lines';
 export {
   defaultResultsPath,
+  partialResultsPath,
   readResults,
   ResultsWriter,
   type ReadResultsOptions,

@@ -4,6 +4,8 @@
  * - an OpenAI Batch API input line: `{"custom_id", "method": "POST", "url", "body"}`;
  * - a chat body, with or without `model`: `{"messages": [...], ...params}`;
  * - a prompt with parameters: `{"prompt": "...", "system"?: "...", ...params}`;
+ * - a Responses API body: `{"input": ..., "instructions"?: ..., ...params}` when it looks like one
+ *   (see {@link isResponsesLine}), or any `{"input"}` line when the reader's kind is `responses`;
  * - an embeddings body: `{"input": ..., ...params}`;
  * - a bare JSON string: a prompt.
  *
@@ -11,7 +13,7 @@
  */
 import { isPlainObject, typeName } from '../request';
 import { ENDPOINT_URLS, type EndpointKind, type InputItem } from '../types';
-import { chatItem, checkId, embeddingsItem, invalidItem, promptItem, type RowContext } from './common';
+import { chatItem, checkId, embeddingsItem, invalidItem, promptItem, responsesItem, type RowContext } from './common';
 
 /** Turns the text of one non-blank line into an item. Never throws. */
 export function jsonlItem(text: string, kind: EndpointKind, ctx: RowContext): InputItem {
@@ -54,11 +56,30 @@ function objectItem(obj: Record<string, unknown>, custom_id: string, kind: Endpo
     if (system !== undefined && typeof system !== 'string') return fail(`"system" must be a string, got ${typeName(system)}`);
     return promptItem(prompt, { custom_id, system, params }, kind, ctx);
   }
-  if (rest.input !== undefined) return embeddingsItem(rest, custom_id, ctx);
+  if (rest.input !== undefined) {
+    return kind === 'responses' || isResponsesLine(rest) ? responsesItem(rest, custom_id, ctx) : embeddingsItem(rest, custom_id, ctx);
+  }
   const keys = Object.keys(obj).slice(0, 8).join(', ') || 'none';
   return fail(
     `expected "prompt", "messages", "input", or an OpenAI Batch API line with "url" and "body"; the keys are: ${keys}`,
   );
+}
+
+/**
+ * Parameters that only the Responses API has
+ * (https://platform.openai.com/docs/api-reference/responses/create): a line with `input` and one
+ * of these is a Responses request, not an embeddings one.
+ */
+const RESPONSES_ONLY = ['instructions', 'max_output_tokens', 'previous_response_id', 'reasoning', 'text', 'conversation', 'store', 'include'];
+
+/**
+ * True for an `{"input"}` line in Responses form: it has a Responses-only parameter (see
+ * {@link RESPONSES_ONLY}), or its input is a list of items (`{"role", "content"}` objects), which
+ * embeddings never take. Otherwise `{"input"}` stays an embeddings request, as before.
+ */
+export function isResponsesLine(obj: Record<string, unknown>): boolean {
+  if (RESPONSES_ONLY.some((k) => obj[k] !== undefined)) return true;
+  return Array.isArray(obj.input) && obj.input.length > 0 && obj.input.every((x) => isPlainObject(x));
 }
 
 /** The endpoint kind of each accepted Batch API `url`, with or without the `/v1` prefix. */
@@ -79,7 +100,7 @@ function batchApiItem(obj: Record<string, unknown>, custom_id: string, ctx: RowC
   let kind: EndpointKind;
   if (url === undefined) {
     // Lenient: a line without "url" says what it is by its body.
-    kind = body.messages === undefined && body.input !== undefined ? 'embeddings' : 'chat';
+    kind = body.messages !== undefined || body.input === undefined ? 'chat' : isResponsesLine(body) ? 'responses' : 'embeddings';
   } else {
     const found = typeof url === 'string' ? URL_KINDS.get(url.replace(/\/+$/, '')) : undefined;
     if (!found) {
@@ -88,5 +109,6 @@ function batchApiItem(obj: Record<string, unknown>, custom_id: string, ctx: RowC
     }
     kind = found;
   }
+  if (kind === 'responses') return responsesItem(body, custom_id, ctx);
   return kind === 'chat' ? chatItem(body, custom_id, ctx) : embeddingsItem(body, custom_id, ctx);
 }

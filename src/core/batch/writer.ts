@@ -7,7 +7,7 @@
  * cuts off before appending and `readResults` skips.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open as openFile } from 'node:fs/promises';
+import { mkdir, open as openFile, rename } from 'node:fs/promises';
 import { once } from 'node:events';
 import { basename, dirname, extname, join } from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -19,6 +19,23 @@ import { readLines } from './lines';
 export interface ResultsWriterOptions {
   /** Add to an existing file (to resume a run) instead of replacing it. @default false */
   append?: boolean;
+  /**
+   * Write to {@link partialResultsPath}(path) instead, and move it over `path` only on
+   * {@link ResultsWriter.commit}. Until then the previous file at `path` stays untouched, so a run
+   * that stops or crashes never costs the results of the run before it. Not with `append`.
+   * @default false
+   */
+  atomic?: boolean;
+}
+
+/**
+ * Where an atomic writer ({@link ResultsWriterOptions.atomic}) writes until it commits:
+ * `prompts.results.jsonl` → `prompts.results.partial.jsonl`, `out.json` → `out.json.partial.jsonl`.
+ * A fixed name (not a random one), so that the user can be told where the partial results of a
+ * stopped or killed run are, and the next run of the same file reuses it.
+ */
+export function partialResultsPath(path: string): string {
+  return path.toLowerCase().endsWith('.jsonl') ? `${path.slice(0, -'.jsonl'.length)}.partial.jsonl` : `${path}.partial.jsonl`;
 }
 
 /** Writes result records to a JSONL file. Create with {@link ResultsWriter.open}; always `close()`. */
@@ -29,9 +46,11 @@ export class ResultsWriter {
   private written = 0;
 
   private constructor(
-    /** The file being written. */
+    /** The file being written (for an atomic writer, the partial file until {@link commit}). */
     readonly path: string,
     private readonly stream: WriteStream,
+    /** For an atomic writer: the file that {@link commit} replaces. */
+    private readonly target?: string,
   ) {
     // Kept so that the next write() reports it, even when nobody awaits a drain.
     stream.on('error', (err) => {
@@ -44,11 +63,18 @@ export class ResultsWriter {
    * line left by a killed run is removed first, so that the new records start on a line of their own.
    */
   static async open(path: string, options: ResultsWriterOptions = {}): Promise<ResultsWriter> {
+    if (options.atomic && options.append) throw new TypeError('ResultsWriter: atomic and append exclude each other');
     await mkdir(dirname(path), { recursive: true });
     if (options.append) await dropTornTail(path);
-    const stream = createWriteStream(path, { flags: options.append ? 'a' : 'w' });
+    const file = options.atomic ? partialResultsPath(path) : path;
+    const stream = createWriteStream(file, { flags: options.append ? 'a' : 'w' });
     await once(stream, 'open'); // rejects with the 'error' (EACCES, EISDIR, …) if it cannot open
-    return new ResultsWriter(path, stream);
+    return new ResultsWriter(file, stream, options.atomic ? path : undefined);
+  }
+
+  /** The file this writer's records end up in: the target of an atomic writer, else {@link path}. */
+  get destination(): string {
+    return this.target ?? this.path;
   }
 
   /** How many records were written by this writer. */
@@ -74,7 +100,10 @@ export class ResultsWriter {
     return this.draining;
   }
 
-  /** Flushes and closes the file. Safe to call more than once. */
+  /**
+   * Flushes and closes the file. Safe to call more than once. An atomic writer's records stay in
+   * its partial file ({@link path}); the file at its target is not touched.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -85,6 +114,24 @@ export class ResultsWriter {
     this.stream.end();
     await finished(this.stream);
     if (!this.stream.closed) await once(this.stream, 'close');
+  }
+
+  /**
+   * Closes the file, flushes it to disk, and, for an atomic writer, renames it over its target in
+   * one step: readers see either the old file or the whole new one, never a mix or an empty file.
+   * Returns the final path.
+   */
+  async commit(): Promise<string> {
+    await this.close();
+    if (this.target === undefined) return this.path;
+    const fh = await openFile(this.path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(this.path, this.target);
+    return this.target;
   }
 }
 

@@ -17,6 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { maskSecrets } from '../log';
 import { DEFAULT_AZURE_API_VERSION, isAzureBaseURL } from '../providers/azure';
+import { parseRetryAfter } from '../retry';
 import { ENDPOINT_URLS, type EndpointKind } from '../types';
 import type { BatchObject, FileObject } from './types';
 
@@ -50,6 +51,8 @@ export class BatchApiError extends Error {
     message: string,
     readonly status: number | undefined,
     readonly code: string,
+    /** The wait the server asked for (`retry-after-ms`, `retry-after`), in ms, if it did. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'BatchApiError';
@@ -132,12 +135,24 @@ export class BatchApiClient {
     return (await this.call('GET', `/batches${qs}`, { signal })).json() as Promise<{ data: BatchObject[]; has_more: boolean }>;
   }
 
-  /** Streams a file's content (an output or error file) to `dest`. */
+  /**
+   * Streams a file's content (an input, output or error file) to `dest`, never holding it in
+   * memory. A connection lost half-way fails with a `connection_error` (retryable), and `dest`
+   * then holds a prefix: download it again from the start.
+   */
   async downloadFile(id: string, dest: string, signal?: AbortSignal): Promise<void> {
     const res = await this.call('GET', `/files/${encodeURIComponent(id)}/content`, { signal, noTimeout: true });
     await mkdir(dirname(dest), { recursive: true });
     if (!res.body) throw new BatchApiError(`file ${id}: empty response`, res.status, 'bad_response');
-    await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(dest));
+    try {
+      await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(dest));
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (signal?.aborted) throw new BatchApiError(`GET file ${id}: cancelled`, undefined, 'aborted');
+      // A local write failure (disk full, no permission) is not the server's: not retryable.
+      if (err.syscall === 'write' || err.syscall === 'open') throw e;
+      throw new BatchApiError(`GET file ${id}: the download broke off: ${this.mask(err.message)}`, undefined, 'connection_error');
+    }
   }
 
   private async call(
@@ -177,7 +192,10 @@ export class BatchApiClient {
     } catch {
       // not JSON: keep the text
     }
-    throw new BatchApiError(`${method} ${path}: HTTP ${res.status}: ${this.mask(message)}`, res.status, code);
+    const replyHeaders: Record<string, string> = {};
+    res.headers.forEach((value, name) => (replyHeaders[name] = value));
+    const retryAfter = parseRetryAfter(replyHeaders);
+    throw new BatchApiError(`${method} ${path}: HTTP ${res.status}: ${this.mask(message)}`, res.status, code, retryAfter);
   }
 
   private mask(text: string): string {

@@ -1,34 +1,46 @@
 /**
- * Fetching a submission's results: the output and error files of its jobs are downloaded, joined
- * back to the input by `custom_id`, and written in input order in the results format of a live
- * run; every answer goes into the cache under the key a live run would use, so that a later live
- * run of the same rows makes no call.
+ * Fetching a submission's results: the output and error files of its jobs are downloaded (to disk,
+ * streamed), indexed by custom_id, and joined back to the input in input order in the results
+ * format of a live run; every answer goes into the cache under the key a live run would use, so
+ * that a later live run of the same rows makes no call.
+ *
+ * An answer is accepted only for the request it answers: each job records the fingerprint of every
+ * request it sent (JobState.sent), and a row takes the answer sent with the fingerprint its request
+ * has today. A row edited since submission gets `batch_input_changed`; a row that only moved (a
+ * line inserted above it, so its `line-N` id changed) still gets its own answer.
  *
  * Where each row's record comes from, in order:
  * 1. invalid input: the reader's error, as in a live run;
- * 2. the row's line in an output or error file;
- * 3. an earlier row with the same request (it was sent once; `cached: true`, like de-duplication);
+ * 2. an earlier row with the same request (it was sent once; `cached: true`, like de-duplication);
+ * 3. the line that answers the request sent with this row's fingerprint, in an output or error file;
  * 4. the cache (rows not sent because the cache had them at submission);
  * 5. otherwise an error that says why: `batch_expired`, `batch_cancelled`, `batch_failed`,
- *    `batch_missing` (a completed job without the row), `batch_pending` (job not final) or
- *    `batch_not_sent` (the cache had it at submission but no longer does).
+ *    `batch_missing` (a completed job without the row), `batch_input_changed` (the row's request
+ *    is not the one sent under its custom_id), `batch_unverified` (an old state file, and the
+ *    job's input file could not be read to check), or `batch_not_sent`.
+ *
+ * The results file is written atomically (ResultsWriter's `atomic` mode): a fetch that fails or
+ * is stopped leaves the previous results file as it was.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { readLines } from '../batch/lines';
 import { readBatch } from '../batch/readers';
+import { answerMarks } from '../schema';
 import { defaultResultsPath, ResultsWriter } from '../batch/writer';
 import type { CacheProvider } from '../cache/cacheProvider';
 import { computeRequestHash } from '../hash';
 import { silentLogger, type Logger } from '../log';
 import { batchPrices, DEFAULT_PRICES, type PriceTable } from '../pricing';
 import { TokenStats, type StatsSnapshot } from '../stats';
+import { usageOf } from '../tokens';
 import type { CacheEntry, LLMRequest, ResultRecord } from '../types';
 import type { BatchApiClient } from './client';
+import { batchLine, requestFingerprint } from './fingerprint';
+import { OutputIndex } from './outputIndex';
+import { withRetries, type RetryOptions } from './poll';
 import { writeState, type BatchState, type JobState } from './state';
-import { isTerminal, type BatchOutputLine } from './types';
-import { usageOf } from '../tokens';
+import { isTerminal, type BatchInputLine, type BatchOutputLine } from './types';
 
 /** Options of {@link fetchResults}. */
 export interface FetchResultsOptions {
@@ -46,6 +58,8 @@ export interface FetchResultsOptions {
   prices?: PriceTable;
   /** Write results even if some jobs are not final (their rows get `batch_pending`). @default false */
   partial?: boolean;
+  /** Downloads that fail for a passing reason are retried (see withRetries). @default { giveUpAfterMs: 600000 } */
+  retry?: RetryOptions;
   signal?: AbortSignal;
   logger?: Logger;
   /** Called with every record as it is written, in input order. */
@@ -67,11 +81,16 @@ export interface FetchSummary {
   stats: StatsSnapshot;
 }
 
-/** The result of one sent request, shared with any later row asking the same. */
+/** The result of one sent request. */
 type Outcome =
   | { ok: true; status: number; requestId: string | null; body: unknown }
   | { ok: false; response: ResultRecord['response']; error: { code: string; message: string } };
 
+/**
+ * What a later row with the same request reuses: where to read the answer again (never the answer
+ * itself, which for an embedding is tens of kilobytes; the join holds no answers in memory).
+ */
+type Reuse = { from: 'line'; jobId: string; customId: string } | { from: 'cache' } | { from: 'error'; outcome: Outcome & { ok: false } };
 
 /** What a line of an output or error file says about its request. */
 function outcomeOf(line: BatchOutputLine): Outcome {
@@ -87,19 +106,6 @@ function outcomeOf(line: BatchOutputLine): Outcome {
     response: r ? { status_code: r.status_code, request_id: r.request_id ?? null, body: r.body } : null,
     error: { code, message },
   };
-}
-
-/** Reads one downloaded output or error file into `into`, by custom_id. */
-async function readOutputFile(path: string, into: Map<string, BatchOutputLine>, logger: Logger): Promise<void> {
-  for await (const { line, text } of readLines(path)) {
-    if (text.trim() === '') continue;
-    try {
-      const parsed = JSON.parse(text) as BatchOutputLine;
-      if (typeof parsed.custom_id === 'string') into.set(parsed.custom_id, parsed);
-    } catch (e) {
-      logger.warn(`${path}:${line}: not a batch output line (${(e as Error).message})`);
-    }
-  }
 }
 
 /** The job whose ranges hold input item `index`, if any. */
@@ -126,43 +132,99 @@ function unansweredError(job: JobState): { code: string; message: string } {
 
 /**
  * Writes the results of a submission (see the module comment) and fills the cache. Throws if some
- * job is not final, unless `partial`.
+ * job is not final, unless `partial`. When it throws after starting to write, the previous results
+ * file is untouched and the error message names the partial file.
  */
 export async function fetchResults(options: FetchResultsOptions): Promise<FetchSummary> {
-  const { state, client, cache } = options;
+  const { state, client } = options;
   const logger = options.logger ?? silentLogger;
   const pending = state.jobs.filter((j) => !isTerminal(j.status));
   if (pending.length > 0 && !options.partial) {
     throw new Error(`Not finished yet: ${pending.map((j) => `${j.id} (${j.status})`).join(', ')}`);
   }
+  if (state.complete === false && !options.partial) {
+    throw new Error(`${state.input} was not completely submitted (the submission stopped half-way): submit it again to send the rest, then fetch`);
+  }
   const now = await stat(state.input).catch(() => undefined);
   if (!now) throw new Error(`${state.input}: the input file is gone; results are joined to it by custom_id`);
   if (now.size !== state.inputStat.size || now.mtimeMs !== state.inputStat.mtimeMs) {
-    logger.warn(`${state.input} changed since it was submitted; rows that changed get no batch answer`);
+    logger.warn(`${state.input} changed since it was submitted; rows whose request changed get batch_input_changed, and are not answered from the batch`);
   }
-
-  const answers = new Map<string, BatchOutputLine>();
-  const work = await mkdtemp(join(tmpdir(), 'fastllm-batch-out-'));
+  const out = options.out ?? defaultResultsPath(state.input);
+  // Downloads go beside the results, not to the system temp folder, which may be a RAM disk.
+  await mkdir(dirname(out), { recursive: true });
+  const work = await mkdtemp(join(dirname(out), '.fastllm-batch-download-'));
+  const index = new OutputIndex();
+  const retry: RetryOptions = { giveUpAfterMs: 600_000, signal: options.signal, ...options.retry };
+  const download = (fileId: string, dest: string) => withRetries(`download ${fileId}`, () => client.downloadFile(fileId, dest, options.signal), retry);
   try {
+    const unverified = new Set<string>();
     for (const job of state.jobs) {
+      if (!job.sent) {
+        const sent = await sentFromInputFile(job, join(work, `${job.id}.input.jsonl`), download, logger);
+        if (sent) job.sent = sent;
+        else unverified.add(job.id);
+      }
+      // Error lines first, output lines over them: a row is answered if any line answers it.
       for (const [which, fileId] of [['error', job.errorFileId], ['output', job.outputFileId]] as const) {
         if (!fileId) continue;
         const dest = join(work, `${job.id}.${which}.jsonl`);
-        await client.downloadFile(fileId, dest, options.signal);
-        // Error lines first, output lines over them: a row is answered if any line answers it.
-        await readOutputFile(dest, answers, logger);
+        await download(fileId, dest);
+        await index.add({ jobId: job.id, path: dest }, logger, options.signal);
       }
     }
+    const summary = await joinRows(options, index, unverified, out, logger);
+    state.fetched = { at: Date.now(), out };
+    if (options.statePath) await writeState(options.statePath, state);
+    return summary;
   } finally {
+    await index.close();
     await rm(work, { recursive: true, force: true });
   }
+}
 
+/**
+ * For a job from a state file written before `sent` existed: what it sent, read back from its
+ * input file on the server. Undefined (with a warning) when that file cannot be read.
+ */
+async function sentFromInputFile(
+  job: JobState,
+  dest: string,
+  download: (fileId: string, dest: string) => Promise<void>,
+  logger: Logger,
+): Promise<Record<string, string> | undefined> {
+  try {
+    await download(job.inputFileId, dest);
+    const sent: Record<string, string> = {};
+    for await (const { text } of readLines(dest)) {
+      if (text.trim() === '') continue;
+      const line = JSON.parse(text) as BatchInputLine;
+      sent[line.custom_id] = requestFingerprint(line);
+    }
+    return sent;
+  } catch (e) {
+    logger.warn(`Batch job ${job.id}: its answers cannot be matched to rows safely: the state file predates request fingerprints, and the job's input file ${job.inputFileId} could not be read (${(e as Error).message}). Its rows get batch_unverified.`);
+    return undefined;
+  }
+}
+
+/** The join itself: reads the input once, writes one record per row, atomically. */
+async function joinRows(options: FetchResultsOptions, index: OutputIndex, unverified: Set<string>, out: string, logger: Logger): Promise<FetchSummary> {
+  const { state, client, cache } = options;
   const scope = { baseURL: state.baseURL };
+  // Which job sent which request: by fingerprint (to find the answer) and by custom_id (to tell a changed row).
+  const sentByFingerprint = new Map<string, { job: JobState; customId: string }>();
+  const sentIds = new Set<string>();
+  for (const job of state.jobs) {
+    for (const [customId, fingerprint] of Object.entries(job.sent ?? {})) {
+      sentByFingerprint.set(fingerprint, { job, customId });
+      sentIds.add(customId);
+    }
+  }
   const stats = new TokenStats({ prices: batchPrices(options.prices ?? DEFAULT_PRICES) });
   stats.reset(state.rows);
-  const out = options.out ?? defaultResultsPath(state.input);
-  const writer = await ResultsWriter.open(out);
-  const byKey = new Map<string, Outcome>();
+  const writer = await ResultsWriter.open(out, { atomic: true });
+  const byKey = new Map<string, Reuse>();
   const errors: Record<string, number> = {};
   let records = 0;
   let succeeded = 0;
@@ -177,28 +239,51 @@ export async function fetchResults(options: FetchResultsOptions): Promise<FetchS
     } else succeeded++;
     options.onRecord?.(record);
   };
+  const cacheGet = async (key: string): Promise<CacheEntry | undefined> => {
+    try {
+      return await cache?.get(key);
+    } catch (e) {
+      if (cacheFailures++ === 0) logger.warn(`Cache read failed: ${(e as Error).message}`);
+      return undefined;
+    }
+  };
   try {
-    let index = -1;
+    let i = -1;
     for await (const item of readBatch(state.input, { ...state.reader, signal: options.signal })) {
-      index++;
+      i++;
       if (item.kind === 'invalid') {
         await write({ id: `fastllm-invalid-${item.line}`, custom_id: item.custom_id, response: null, error: item.error, line: item.line, cached: false, attempts: 0, latency_ms: 0 });
         continue;
       }
       const key = computeRequestHash(item, scope);
-      const id = `fastllm-${key.slice(3, 15)}-${index + 1}`;
-      const base = { id, custom_id: item.custom_id, line: item.line };
+      const base = { id: `fastllm-${key.slice(3, 15)}-${i + 1}`, custom_id: item.custom_id, line: item.line };
       const model = String(item.body.model ?? '');
-      const job = jobOf(state.jobs, index);
-      const latency = job?.endedAt ? Math.max(0, (job.endedAt - job.createdAt) * 1000) : 0;
 
-      const line = answers.get(item.custom_id);
-      if (line && !byKey.has(key)) {
-        const outcome = outcomeOf(line);
-        byKey.set(key, outcome);
+      const reuse = byKey.get(key);
+      if (reuse) {
+        const earlier = reuse.from === 'error' ? reuse.outcome : reuse.from === 'cache' ? fromCache(await cacheGet(key)) : await fromLine(index, reuse.jobId, reuse.customId);
+        if (earlier?.ok) {
+          const marks = answerMarks(item, earlier.body);
+          stats.reusedSuccess(model, usageOf(earlier.body), 'dedup', marks.flags);
+          await write({ ...base, response: { status_code: earlier.status, request_id: earlier.requestId, body: earlier.body }, error: marks.error, cached: true, attempts: 0, latency_ms: 0, ...marks.fields });
+          continue;
+        }
+        if (earlier) {
+          await write({ ...base, response: earlier.response, error: earlier.error, cached: false, attempts: 0, latency_ms: 0 });
+          continue;
+        }
+      }
+
+      const sent = sentByFingerprint.get(requestFingerprint(batchLine(item, client)));
+      if (sent) {
+        const line = await index.get(sent.job.id, sent.customId);
+        const latency = sent.job.endedAt ? Math.max(0, (sent.job.endedAt - sent.job.createdAt) * 1000) : 0;
+        const outcome: Outcome = line ? outcomeOf(line) : { ok: false, response: null, error: unansweredError(sent.job) };
         if (outcome.ok) {
+          byKey.set(key, { from: 'line', jobId: sent.job.id, customId: sent.customId });
           fromBatch++;
-          stats.freshSuccess(model, usageOf(outcome.body));
+          const marks = answerMarks(item, outcome.body);
+          stats.freshSuccess(model, usageOf(outcome.body), marks.flags);
           if (cache) {
             try {
               await cache.set(key, cacheEntry(item, scope.baseURL, outcome, options.cacheTtlMs ?? null), options.cacheTtlMs ?? undefined);
@@ -206,48 +291,62 @@ export async function fetchResults(options: FetchResultsOptions): Promise<FetchS
               if (cacheFailures++ === 0) logger.warn(`Cache write failed (the answer is kept in the results): ${(e as Error).message}`);
             }
           }
-          await write({ ...base, response: { status_code: outcome.status, request_id: outcome.requestId, body: outcome.body }, error: null, cached: false, attempts: 1, latency_ms: latency });
+          await write({ ...base, response: { status_code: outcome.status, request_id: outcome.requestId, body: outcome.body }, error: marks.error, cached: false, attempts: 1, latency_ms: latency, ...marks.fields });
         } else {
-          await write({ ...base, response: outcome.response, error: outcome.error, cached: false, attempts: 1, latency_ms: latency });
+          byKey.set(key, { from: 'error', outcome });
+          await write({ ...base, response: outcome.response, error: outcome.error, cached: false, attempts: line ? 1 : 0, latency_ms: line ? latency : 0 });
         }
         continue;
       }
-      const earlier = byKey.get(key);
-      if (earlier) {
-        if (earlier.ok) {
-          stats.reusedSuccess(model, usageOf(earlier.body), 'dedup');
-          await write({ ...base, response: { status_code: earlier.status, request_id: earlier.requestId, body: earlier.body }, error: null, cached: true, attempts: 0, latency_ms: 0 });
-        } else {
-          await write({ ...base, response: earlier.response, error: earlier.error, cached: false, attempts: 0, latency_ms: 0 });
-        }
-        continue;
-      }
-      let hit: CacheEntry | undefined;
-      try {
-        hit = await cache?.get(key);
-      } catch (e) {
-        if (cacheFailures++ === 0) logger.warn(`Cache read failed: ${(e as Error).message}`);
-      }
+
+      const hit = await cacheGet(key);
       if (hit) {
-        const outcome: Outcome = { ok: true, status: 200, requestId: hit.request_id, body: hit.response };
-        byKey.set(key, outcome);
-        stats.reusedSuccess(model, usageOf(hit.response), 'cache');
-        await write({ ...base, response: { status_code: 200, request_id: hit.request_id, body: hit.response }, error: null, cached: true, attempts: 0, latency_ms: 0 });
+        byKey.set(key, { from: 'cache' });
+        const marks = answerMarks(item, hit.response);
+        stats.reusedSuccess(model, usageOf(hit.response), 'cache', marks.flags);
+        await write({ ...base, response: { status_code: 200, request_id: hit.request_id, body: hit.response }, error: marks.error, cached: true, attempts: 0, latency_ms: 0, ...marks.fields });
         continue;
       }
-      const error = job
-        ? unansweredError(job)
-        : { code: 'batch_not_sent', message: 'Not sent: the cache answered this row at submission but no longer has it (or the row changed since). Run it again.' };
-      byKey.set(key, { ok: false, response: null, error });
+      const error = notAnsweredError(item, i, state.jobs, sentIds, unverified);
+      byKey.set(key, { from: 'error', outcome: { ok: false, response: null, error } });
       await write({ ...base, response: null, error, cached: false, attempts: 0, latency_ms: 0 });
     }
-  } finally {
-    await writer.close();
     stats.finish();
+    await writer.commit();
+  } catch (e) {
+    stats.finish();
+    await writer.close().catch(() => undefined);
+    const err = new Error(`${(e as Error).message} (${out} was left as it was; the ${records} records written before the failure are in ${writer.path})`, { cause: e });
+    throw err;
   }
-  state.fetched = { at: Date.now(), out };
-  if (options.statePath) await writeState(options.statePath, state);
   return { input: state.input, out, records, succeeded, failed: records - succeeded, fromBatch, errors, stats: stats.snapshot() };
+}
+
+/** Why a row with no answer and no cache entry has none. */
+function notAnsweredError(item: LLMRequest, index: number, jobs: JobState[], sentIds: Set<string>, unverified: Set<string>): { code: string; message: string } {
+  const legacy = jobOf(jobs, index);
+  if (legacy && unverified.has(legacy.id)) {
+    return {
+      code: 'batch_unverified',
+      message: `Batch job ${legacy.id} may hold an answer for this row, but it cannot be matched safely (the state file is from an older FastLLM and the job's input file could not be read). Run the row again.`,
+    };
+  }
+  if (sentIds.has(item.custom_id)) {
+    return {
+      code: 'batch_input_changed',
+      message: `The input changed after submission: the request sent as ${item.custom_id} is not this row's request any more, so its answer was not used. Run the row again.`,
+    };
+  }
+  return { code: 'batch_not_sent', message: 'Not sent: the cache answered this row at submission but no longer has it, or the row is new since. Run it again.' };
+}
+
+async function fromLine(index: OutputIndex, jobId: string, customId: string): Promise<Outcome | undefined> {
+  const line = await index.get(jobId, customId);
+  return line ? outcomeOf(line) : undefined;
+}
+
+function fromCache(hit: CacheEntry | undefined): Outcome | undefined {
+  return hit ? { ok: true, status: 200, requestId: hit.request_id, body: hit.response } : undefined;
 }
 
 /** The cache entry a live run would have written for this answer. */

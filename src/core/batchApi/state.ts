@@ -7,9 +7,10 @@
  * sees half of it; it is saved after every job created, so a submit that dies half-way still
  * leaves the jobs it created findable (and cancellable).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { normalizeBaseURL } from '../hash';
 import type { EndpointKind } from '../types';
 import type { RequestDefaults } from '../request';
 import type { BatchObject, BatchStatus, RequestCounts } from './types';
@@ -41,11 +42,24 @@ export interface JobState {
   errorFileId: string | null;
   /** Job-level errors (a rejected input file), joined into one message. */
   errors: string | null;
+  /**
+   * custom_id → {@link requestFingerprint} of every request sent in this job. Fetch accepts an
+   * answer only for a row whose request today has the fingerprint that was sent. Absent in state
+   * files written before it existed: fetch then reads it from the job's input file on the server.
+   */
+  sent?: Record<string, string>;
 }
 
 /** A submission: one input file sent as one or more jobs. */
 export interface BatchState {
   version: 1;
+  /** A random id of this submission, also in each job's metadata (`fastllm_submission`). Absent in older files. */
+  id?: string;
+  /**
+   * False while submit is still sending parts: submitting again resumes (only rows no job has
+   * accepted are sent). Absent in older files, which were only written by a finished submit's jobs.
+   */
+  complete?: boolean;
   /** Absolute path of the input file. */
   input: string;
   /** The endpoint scope the answers belong to (the cache key's base URL). */
@@ -71,10 +85,36 @@ export function statePathFor(input: string): string {
   return `${resolve(input)}.batch.json`;
 }
 
+/**
+ * Reads a state file. The file sits in a workspace where anyone may have written it, so its
+ * shape is checked here: later code can trust the types (not the values: see {@link checkState}).
+ */
 export async function readState(path: string): Promise<BatchState> {
-  const state = JSON.parse(await readFile(path, 'utf8')) as BatchState;
-  if (state?.version !== 1 || !Array.isArray(state.jobs)) throw new Error(`${path}: not a FastLLM batch state file`);
+  let state: BatchState;
+  try {
+    state = JSON.parse(await readFile(path, 'utf8')) as BatchState;
+  } catch (e) {
+    throw new Error(`${path}: not a FastLLM batch state file (${(e as Error).message})`);
+  }
+  const problem = shapeProblem(state);
+  if (problem) throw new Error(`${path}: not a FastLLM batch state file (${problem})`);
   return state;
+}
+
+function shapeProblem(state: BatchState): string | undefined {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(state) || state.version !== 1) return 'no "version": 1';
+  if (typeof state.input !== 'string' || typeof state.baseURL !== 'string') return '"input" and "baseURL" must be strings';
+  if (!Array.isArray(state.jobs)) return '"jobs" must be a list';
+  if (!isObject(state.reader ?? {}) || !isObject(state.inputStat)) return '"reader" and "inputStat" must be objects';
+  for (const [i, job] of state.jobs.entries()) {
+    if (!isObject(job) || typeof job.id !== 'string' || typeof job.status !== 'string' || !Array.isArray(job.ranges) || !isObject(job.counts)) {
+      return `job ${i + 1} lacks an id, status, ranges or counts`;
+    }
+    if (job.sent !== undefined && (!isObject(job.sent) || Object.values(job.sent).some((v) => typeof v !== 'string'))) return `job ${job.id}: "sent" must map ids to strings`;
+  }
+  if (state.fetched !== null && state.fetched !== undefined && (!isObject(state.fetched) || typeof state.fetched.out !== 'string')) return '"fetched" must be null or name its "out" file';
+  return undefined;
 }
 
 export async function writeState(path: string, state: BatchState): Promise<void> {
@@ -120,6 +160,93 @@ export async function readJobIndex(indexPath: string): Promise<Record<string, st
   } catch {
     return {};
   }
+}
+
+/**
+ * Jobs that may hold answers not yet written to a results file: every job but a `failed` one
+ * (rejected as a whole: nothing ran) of a submission not fetched since.
+ */
+export function unfetchedJobs(state: BatchState): JobState[] {
+  return state.fetched ? [] : state.jobs.filter((j) => j.status !== 'failed');
+}
+
+/** Why a state file must not be used as it is (see {@link checkState}). */
+export type StateProblem =
+  /** The state names another server than the configured one: the API key would go there. */
+  | { code: 'base_url'; stateURL: string; configuredURL: string; message: string }
+  /** The state's input (where results are written beside) is not the file the state sits beside. */
+  | { code: 'input_elsewhere'; input: string; message: string }
+  /** The state's input or results file is outside every allowed folder (the workspace). */
+  | { code: 'outside'; path: string; message: string };
+
+/** Options of {@link checkState}. */
+export interface CheckStateOptions {
+  /** The base URL the user configured (flag, environment, setting). */
+  baseURL: string;
+  /** Another base URL the user already accepted for this state file. @default none */
+  acceptedBaseURL?: string;
+  /** Folders the input and results must be inside (VS Code: the workspace folders). @default anywhere */
+  roots?: readonly string[];
+}
+
+/**
+ * What is wrong with using `state` (read from `statePath`) as it is; empty when nothing.
+ *
+ * A state file decides where the API key goes (its `baseURL`) and where results are written
+ * (beside its `input`). It lives in a folder others can write to (a cloned repository, a shared
+ * drive), so it is believed only as far as the user's own configuration agrees with it.
+ */
+export function checkState(state: BatchState, statePath: string, options: CheckStateOptions): StateProblem[] {
+  const problems: StateProblem[] = [];
+  const stateURL = normalizeBaseURL(state.baseURL);
+  const configuredURL = normalizeBaseURL(options.baseURL);
+  const accepted = options.acceptedBaseURL === undefined ? undefined : normalizeBaseURL(options.acceptedBaseURL);
+  if (stateURL !== configuredURL && stateURL !== accepted) {
+    problems.push({
+      code: 'base_url',
+      stateURL,
+      configuredURL,
+      message: `${statePath} was submitted to ${stateURL}, but the configured base URL is ${configuredURL}; the API key is only sent to the configured one`,
+    });
+  }
+  if (!isStateOf(resolve(statePath), state.input)) {
+    problems.push({ code: 'input_elsewhere', input: state.input, message: `${statePath} names ${state.input} as its input, not the file it sits beside` });
+  }
+  if (options.roots) {
+    for (const path of [state.input, ...(state.fetched ? [state.fetched.out] : [])]) {
+      if (!options.roots.some((root) => isInside(path, root))) {
+        problems.push({ code: 'outside', path, message: `${statePath} points at ${path}, outside the workspace` });
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * True when `statePath` is where a state of `input` is kept: `<input>.batch.json`, or a state a
+ * forced submit set aside, `<input>.<time>.batch.json`, in the same folder.
+ */
+function isStateOf(statePath: string, input: string): boolean {
+  const abs = resolve(input);
+  if (statePath === statePathFor(abs)) return true;
+  return dirname(statePath) === dirname(abs) && statePath.startsWith(`${abs}.`) && /^\.[^./\\]+\.batch\.json$/.test(statePath.slice(abs.length));
+}
+
+/** True when `path` is `root` or below it, also after resolving symbolic links of existing folders. */
+export function isInside(path: string, root: string): boolean {
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  const within = (p: string, r: string) => {
+    const rel = relative(r, p);
+    return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  };
+  const abs = resolve(path);
+  return within(abs, resolve(root)) && within(join(real(dirname(abs)), relative(dirname(abs), abs)), real(root));
 }
 
 /** True when every job has reached a final status (a submission with no jobs is done at once). */

@@ -6,21 +6,24 @@
  * Rows are never sent twice: a row whose request the cache already holds is left out, and so is a
  * row that repeats an earlier row's request (the same request hash): fetch gives both the answer.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { readBatch } from '../batch/readers';
 import type { CacheProvider } from '../cache/cacheProvider';
-import { computeRequestHash } from '../hash';
+import { computeRequestHash, normalizeBaseURL } from '../hash';
 import { silentLogger, type Logger } from '../log';
 import type { EndpointScope } from '../providers/provider';
-import type { EndpointKind, LLMRequest } from '../types';
+import type { EndpointKind } from '../types';
 import type { BatchApiClient } from './client';
-import { applyBatch, statePathFor, writeState, type BatchState, type JobState } from './state';
-import type { BatchInputLine } from './types';
+import { batchLine, requestFingerprint, stableJson } from './fingerprint';
+import { withRetries, type RetryOptions } from './poll';
+import { applyBatch, readState, statePathFor, unfetchedJobs, writeState, type BatchState, type JobState } from './state';
+import type { BatchObject } from './types';
 
 /** OpenAI's limits on one batch input file. */
 export const MAX_BATCH_REQUESTS = 50_000;
@@ -43,8 +46,37 @@ export interface SubmitBatchOptions {
   maxBytes?: number;
   /** Where the state is saved. @default `<input>.batch.json` */
   statePath?: string;
+  /**
+   * Submit even though the state file has jobs whose results were not fetched: that state is
+   * moved to {@link replacedStatePath} (its jobs stay fetchable from there), and every row is
+   * sent again. Without it such a submit throws {@link SubmissionExistsError}. @default false
+   */
+  force?: boolean;
+  /** Uploads that fail for a passing reason are retried. @default { giveUpAfterMs: 300000 } */
+  retry?: RetryOptions;
   signal?: AbortSignal;
   logger?: Logger;
+}
+
+/** Thrown by {@link submitBatch} when the state file still has jobs whose results were not fetched. */
+export class SubmissionExistsError extends Error {
+  constructor(
+    readonly statePath: string,
+    readonly state: BatchState,
+    readonly unfetched: JobState[],
+  ) {
+    super(
+      `${statePath} holds ${unfetched.length} Batch API job(s) whose results were not fetched (submitted ${new Date(state.submittedAt).toISOString().slice(0, 16).replace('T', ' ')}); ` +
+        'they are paid for: fetch them first, or submit again with force to replace that state',
+    );
+    this.name = 'SubmissionExistsError';
+  }
+}
+
+/** Where a forced submit keeps the state it replaces: `<input>.<submitted time>.batch.json`. */
+export function replacedStatePath(statePath: string, state: BatchState): string {
+  const stamp = new Date(state.submittedAt).toISOString().replace(/[:.]/g, '-');
+  return statePath.replace(/\.batch\.json$/, '') + `.${stamp}.batch.json`;
 }
 
 /** A job's input file being written. */
@@ -56,20 +88,9 @@ interface Part {
   requests: number;
   bytes: number;
   ranges: [number, number][];
-}
-
-/**
- * The body as a batch line carries it: no streaming flags, none of our `_` fields; on an Azure
- * deployment, that deployment as the model (as a live call to its URL would use it).
- */
-function batchBody(request: LLMRequest, deployment: string | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(request.body)) {
-    if (k === 'stream' || k === 'stream_options' || k.startsWith('_')) continue;
-    out[k] = v;
-  }
-  if (deployment) out.model = deployment;
-  return out;
+  sent: Record<string, string>;
+  /** Over the part's lines: tells the part apart in its job's metadata, to find a job created whose answer was lost. */
+  hash: Hash;
 }
 
 async function writeLine(stream: WriteStream, line: string): Promise<void> {
@@ -80,6 +101,11 @@ async function writeLine(stream: WriteStream, line: string): Promise<void> {
  * Writes, uploads and creates the jobs of one input file, saving the state after each job.
  * Returns the state (also saved at `statePath`). A file whose rows are all cached or invalid
  * creates no job: fetch then writes its results at once.
+ *
+ * An existing state file is never lost: with jobs not fetched it is refused (unless `force`); if
+ * it is of a submission that stopped half-way (`complete: false`), this one resumes it: rows
+ * whose request a job already accepted are not sent again, and a job that the server created
+ * although its answer never arrived is found (by the part's hash in its metadata) and adopted.
  *
  * @example
  * const state = await submitBatch({ input: 'prompts.jsonl', client, scope: provider.scope, cache });
@@ -93,27 +119,32 @@ export async function submitBatch(options: SubmitBatchOptions): Promise<BatchSta
   const logger = options.logger ?? silentLogger;
   const { size, mtimeMs } = await stat(input);
   const reader = { kind: options.reader?.kind, template: options.reader?.template, defaults: options.reader?.defaults };
+  const earlier = await earlierSubmission(statePath, options, reader);
   const state: BatchState = {
     version: 1,
+    id: earlier?.id ?? randomBytes(9).toString('base64url'),
+    complete: false,
     input,
     baseURL: options.scope.baseURL,
     reader,
     inputStat: { size, mtimeMs },
-    submittedAt: Date.now(),
+    submittedAt: earlier?.submittedAt ?? Date.now(),
     rows: 0,
     cachedRows: 0,
     invalidRows: 0,
     repeatRows: 0,
-    jobs: [],
+    jobs: earlier?.jobs ?? [],
     fetched: null,
   };
+  // Requests a job of the submission being resumed already accepted.
+  const accepted = new Set(state.jobs.flatMap((j) => Object.values(j.sent ?? {})));
 
   const work = await mkdtemp(join(tmpdir(), 'fastllm-batch-'));
   const open = new Map<string, Part>();
   const parts: Part[] = [];
   const newPart = (kind: EndpointKind, model: string): Part => {
     const path = join(work, `part-${parts.length + 1}.jsonl`);
-    const part: Part = { kind, model, path, stream: createWriteStream(path), requests: 0, bytes: 0, ranges: [] };
+    const part: Part = { kind, model, path, stream: createWriteStream(path), requests: 0, bytes: 0, ranges: [], sent: {}, hash: createHash('sha256') };
     parts.push(part);
     return part;
   };
@@ -133,11 +164,13 @@ export async function submitBatch(options: SubmitBatchOptions): Promise<BatchSta
         continue;
       }
       seen.add(key);
+      const line = batchLine(item, options.client);
+      const fingerprint = requestFingerprint(line);
+      if (accepted.has(fingerprint)) continue;
       if (options.cache && (await cacheHas(options.cache, key, logger))) {
         state.cachedRows++;
         continue;
       }
-      const line: BatchInputLine = { custom_id: item.custom_id, method: 'POST', url: options.client.endpointUrl(item.kind), body: batchBody(item, options.client.deployment) };
       const text = JSON.stringify(line) + '\n';
       const bytes = Buffer.byteLength(text);
       const model = options.client.deployment ?? String(item.body.model ?? '');
@@ -150,8 +183,10 @@ export async function submitBatch(options: SubmitBatchOptions): Promise<BatchSta
       }
       if (bytes > maxBytes) logger.warn(`${input}: row ${item.line} alone is over the ${maxBytes}-byte limit of a batch file; the server may refuse its job`);
       await writeLine(part.stream, text);
+      part.hash.update(text);
       part.requests++;
       part.bytes += bytes;
+      part.sent[item.custom_id] = fingerprint;
       const last = part.ranges[part.ranges.length - 1];
       if (last && last[1] === index) last[1] = index + 1;
       else part.ranges.push([index, index + 1]);
@@ -160,25 +195,42 @@ export async function submitBatch(options: SubmitBatchOptions): Promise<BatchSta
       if (!part.stream.writableEnded) part.stream.end();
       await finished(part.stream);
     }
+    // Saved before the first upload: a submit that dies from here on leaves a state to resume.
+    await writeState(statePath, state);
 
+    const created = earlier && parts.length > 0 ? await jobsCreatedFor(state, options.client, options.signal) : new Map<string, BatchObject>();
     for (const [i, part] of parts.entries()) {
       options.signal?.throwIfAborted();
-      const name = `${basename(input)}.part-${i + 1}-of-${parts.length}.jsonl`;
-      const file = await options.client.uploadFile(part.path, name, options.signal);
-      const batch = await options.client.createBatch(
-        {
-          inputFileId: file.id,
-          endpoint: options.client.endpointUrl(part.kind),
-          completionWindow: '24h',
-          metadata: { fastllm_input: basename(input).slice(0, 500), fastllm_part: `${i + 1}/${parts.length}` },
-        },
-        options.signal,
-      );
+      const partHash = part.hash.digest('base64url').slice(0, 32);
+      let batch = created.get(partHash);
+      let inputFileId = batch?.input_file_id;
+      if (batch) {
+        logger.info(`Batch job ${batch.id} was created although its answer was lost; adopting it instead of sending part ${i + 1} again`);
+      } else {
+        const name = `${basename(input)}.part-${i + 1}-of-${parts.length}.jsonl`;
+        // An upload can be repeated safely (at worst an unused file); a job creation cannot (it would bill twice).
+        const file = await withRetries(`upload ${name}`, () => options.client.uploadFile(part.path, name, options.signal), { giveUpAfterMs: 300_000, signal: options.signal, ...options.retry });
+        inputFileId = file.id;
+        batch = await options.client.createBatch(
+          {
+            inputFileId: file.id,
+            endpoint: options.client.endpointUrl(part.kind),
+            completionWindow: '24h',
+            metadata: {
+              fastllm_input: basename(input).slice(0, 500),
+              fastllm_part: `${i + 1}/${parts.length}`,
+              fastllm_submission: state.id!,
+              fastllm_part_hash: partHash,
+            },
+          },
+          options.signal,
+        );
+      }
       const job: JobState = {
         id: batch.id,
         kind: part.kind,
         model: part.model,
-        inputFileId: file.id,
+        inputFileId: inputFileId ?? batch.input_file_id,
         requests: part.requests,
         bytes: part.bytes,
         ranges: part.ranges,
@@ -190,17 +242,78 @@ export async function submitBatch(options: SubmitBatchOptions): Promise<BatchSta
         outputFileId: null,
         errorFileId: null,
         errors: null,
+        sent: part.sent,
       };
       state.jobs.push(applyBatch(job, batch));
       await writeState(statePath, state);
       logger.info(`Batch job ${batch.id}: ${part.requests} ${part.kind} requests to ${part.model} (${part.bytes} bytes)`);
     }
+    state.complete = true;
     await writeState(statePath, state);
     return state;
   } finally {
     for (const part of parts) part.stream.destroy();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The state at `statePath` when this submit resumes it; undefined when there is none or it may
+ * be replaced. Throws {@link SubmissionExistsError} when it has jobs not fetched (and no `force`;
+ * with `force` it is moved aside), and a plain error when it cannot be resumed as asked.
+ */
+async function earlierSubmission(statePath: string, options: SubmitBatchOptions, reader: BatchState['reader']): Promise<BatchState | undefined> {
+  if (!existsSync(statePath)) return undefined;
+  let earlier: BatchState;
+  try {
+    earlier = await readState(statePath);
+  } catch (e) {
+    if (!options.force) throw new Error(`${(e as Error).message}; move it away, or submit with force to replace it`);
+    return undefined;
+  }
+  if (options.force) {
+    if (unfetchedJobs(earlier).length > 0) {
+      const aside = replacedStatePath(statePath, earlier);
+      await rename(statePath, aside);
+      options.logger?.warn(`${statePath} had jobs not fetched: it was moved to ${aside}, from where they can still be fetched`);
+    }
+    return undefined;
+  }
+  if (earlier.complete === false) {
+    if (normalizeBaseURL(earlier.baseURL) !== normalizeBaseURL(options.scope.baseURL)) {
+      throw new Error(`${statePath}: the submission being resumed went to ${earlier.baseURL}, not ${options.scope.baseURL}; use that base URL, or submit with force to start over`);
+    }
+    if (stableJson(earlier.reader) !== stableJson(reader)) {
+      throw new Error(`${statePath}: the submission being resumed was made with other options (${stableJson(earlier.reader)}); give the same ones, or submit with force to start over`);
+    }
+    return earlier;
+  }
+  const unfetched = unfetchedJobs(earlier);
+  if (unfetched.length > 0) throw new SubmissionExistsError(statePath, earlier, unfetched);
+  return undefined;
+}
+
+/**
+ * Jobs of this submission that the server has but the state does not (created, but the answer
+ * to the create call was lost), by their part hash. Best effort: the list is newest first, and
+ * is read back to the submission's start.
+ */
+async function jobsCreatedFor(state: BatchState, client: BatchApiClient, signal?: AbortSignal): Promise<Map<string, BatchObject>> {
+  const known = new Set(state.jobs.map((j) => j.id));
+  const found = new Map<string, BatchObject>();
+  const since = Math.floor(state.submittedAt / 1000) - 300;
+  let after: string | undefined;
+  for (let page = 0; page < 50; page++) {
+    const { data, has_more } = await client.listBatches({ limit: 100, after }, signal);
+    for (const b of data) {
+      const hash = b.metadata?.fastllm_part_hash;
+      if (b.metadata?.fastllm_submission === state.id && hash && !known.has(b.id) && !found.has(hash)) found.set(hash, b);
+    }
+    const last = data[data.length - 1];
+    if (!has_more || !last || last.created_at < since) break;
+    after = last.id;
+  }
+  return found;
 }
 
 async function cacheHas(cache: CacheProvider, key: string, logger: Logger): Promise<boolean> {

@@ -38,6 +38,11 @@ export interface CacheProvider {
   /** Iterates over all live entries, newest first, a page at a time. */
   iterate(options?: { filter?: string; pageSize?: number }): AsyncIterable<{ key: string; entry: CacheEntry }>;
   close(): Promise<void>;
+  /**
+   * Stores answers that other writers, since ended, set but did not write (SqliteCache's journals);
+   * returns how many. Optional: caches that write at once have nothing to recover.
+   */
+  recover?(): Promise<number>;
 }
 
 /**

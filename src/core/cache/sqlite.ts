@@ -1,12 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { KeyvSqlite } from '@keyv/sqlite';
-import { Keyv } from 'keyv';
 import type { CacheEntry } from '../types';
 import { jsonEscaped, type CachePage, type CacheProvider, type ListOptions } from './cacheProvider';
 import { DEFAULT_PAGE_SIZE, effectiveExpiry, withExpiry } from './memory';
-import { TABLE, CREATE_TABLE, INDEX, CREATE_INDEX, ORDER, type Row, type Query, MAX_BATCH, upsertSql, insertMissingSql, type Batch, newBatch, type Lookup } from './sqliteSchema';
+import { TABLE, CREATE_TABLE, INDEX, CREATE_INDEX, ORDER, type Row, type Query, MAX_BATCH, upsertSql, insertNewerSql, type Batch, newBatch, type Lookup } from './sqliteSchema';
 import { PendingJournal, replayJournals } from './sqliteJournal';
+import { openConnection, type SqliteConnection, type SqliteDriverName } from './sqliteDriver';
 
 /** Options for {@link SqliteCache.open}. */
 export interface SqliteCacheOptions {
@@ -22,6 +21,11 @@ export interface SqliteCacheOptions {
    * @default 5000
    */
   busyTimeoutMs?: number;
+  /**
+   * The SQLite library (./sqliteDriver.ts). Both read and write the same file format.
+   * @default sqlite3 when its native module loads, else node:sqlite
+   */
+  driver?: SqliteDriverName;
 }
 
 /** SQLite's codes for a file that is not, or is no longer, a sound database. */
@@ -33,7 +37,8 @@ export function cacheResetHint(file: string): string {
 }
 
 /**
- * A {@link CacheProvider} in an SQLite file, through keyv and @keyv/sqlite.
+ * A {@link CacheProvider} in an SQLite file, through keyv and @keyv/sqlite (or, where the sqlite3
+ * addon cannot load, node:sqlite on the same file format: ./sqliteDriver.ts).
  *
  * - Values are plain JSON: keyv's wrapper `{"value": <CacheEntry>, "expires": <ms>}` written with
  *   JSON.stringify (keyv's default serializer would rewrite strings that start with `:`), so the
@@ -48,8 +53,8 @@ export function cacheResetHint(file: string): string {
  *   awaits it knows the entry is stored. get/has answer from the write queue; the other reads
  *   write it out first.
  * - Nothing set is lost to a killed process: set() appends the entry to a journal file before it
- *   returns (synchronously), and the next open stores what a dead process left there
- *   (./sqliteJournal.ts).
+ *   returns (synchronously), and the next open stores what a writer that is gone left there
+ *   (./sqliteJournal.ts), as well as entries whose write failed.
  * - Several processes may share one file: WAL journaling plus a busy timeout make a writer wait
  *   for another rather than fail with "database is locked".
  * - Expired rows are never returned or counted; they are deleted when read, by `clear`, and on open.
@@ -70,7 +75,7 @@ export class SqliteCache implements CacheProvider {
   private reading: Promise<void> | undefined;
 
   private constructor(
-    private readonly keyv: Keyv<CacheEntry>,
+    private readonly connection: SqliteConnection,
     private readonly query: Query,
     /** `namespace:`, or '' without a namespace. */
     private readonly prefix: string,
@@ -89,30 +94,32 @@ export class SqliteCache implements CacheProvider {
     const file = resolve(path);
     await mkdir(dirname(file), { recursive: true });
     const namespace = options.namespace ?? 'fastllm';
-    // The adapter applies busyTimeout as soon as it connects, before its own CREATE TABLE.
-    const store = new KeyvSqlite({ uri: `sqlite://${file}`, table: TABLE, busyTimeout: options.busyTimeoutMs ?? 5000 });
-    const keyv = new Keyv<CacheEntry>({
-      store,
-      namespace: namespace || undefined,
-      // We prefix keys ourselves: keyv skips its prefix for keys that already start with
-      // `namespace:`, which would make such a key come back from list() without it.
-      useKeyPrefix: false,
-      serialize: JSON.stringify,
-      deserialize: JSON.parse,
-      // Without this keyv swallows store errors and reports a miss or a failed set as success.
-      throwOnErrors: true,
-    });
-    // keyv re-emits store errors as events; they are also thrown to the caller, so just absorb them.
-    keyv.on('error', () => undefined);
-    const query: Query = (sql, ...params) => store.query(sql, ...params);
-    const cache = new SqliteCache(keyv, query, namespace ? `${namespace}:` : '', file, new PendingJournal(file));
+    // Before the adapter: it connects at once, and an error of that connection (a file that is
+    // not a database) must find prepare() already waiting for it, not an await in between.
+    const journal = await PendingJournal.open(file);
+    let connection: SqliteConnection;
+    try {
+      // The busy timeout applies before keyv's CREATE TABLE (the adapter sets it on connect).
+      connection = await openConnection(file, { driver: options.driver, busyTimeoutMs: options.busyTimeoutMs ?? 5000, keyvTable: TABLE });
+    } catch (error) {
+      await journal.close();
+      throw error;
+    }
+    const query: Query = (sql, ...params) => connection.query(sql, ...params);
+    const cache = new SqliteCache(connection, query, namespace ? `${namespace}:` : '', file, journal);
     try {
       await cache.prepare();
     } catch (error) {
-      await keyv.disconnect().catch(() => undefined);
+      await journal.close();
+      await connection.close().catch(() => undefined);
       throw error;
     }
     return cache;
+  }
+
+  /** The SQLite library this cache runs on. */
+  get driver(): SqliteDriverName {
+    return this.connection.driver;
   }
 
   async get(key: string): Promise<CacheEntry | undefined> {
@@ -216,13 +223,14 @@ export class SqliteCache implements CacheProvider {
         this.queued = undefined;
         try {
           await this.write(batch.rows);
+          // Stored: no longer the journal's. A batch that failed (SQLITE_BUSY past the busy
+          // timeout, a full disk) stays in the journal, and the next open of the cache stores it.
+          this.journal.stored(batch.journaled);
           batch.settle();
         } catch (error) {
           batch.settle(this.explain(error));
         } finally {
           this.writing = undefined;
-          // Stored, or failed as the set() callers are told: either way no longer the journal's.
-          this.journal.stored(batch.journaled);
         }
       }
     } finally {
@@ -361,9 +369,9 @@ export class SqliteCache implements CacheProvider {
     if (this.closed) return;
     this.closed = true;
     await this.flush();
-    this.journal.close();
+    await this.journal.close();
     while (this.reading) await this.reading;
-    await this.keyv.disconnect();
+    await this.connection.close();
   }
 
   /** Journal mode, schema and index; safe to run from several processes at once. */
@@ -389,14 +397,32 @@ export class SqliteCache implements CacheProvider {
       await this.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
-    // Answers a killed process had set but not yet written (keys stored since are kept as they are).
-    await replayJournals(this.file, async (rows) => {
-      for (let i = 0; i < rows.length; i += MAX_BATCH) {
-        const chunk = rows.slice(i, i + MAX_BATCH);
-        await this.query(insertMissingSql(chunk.length), ...chunk.flat());
-      }
-    });
+    // Answers a process that is gone had set but not written: each is stored unless the file
+    // holds a newer answer for its key (a --refresh run may have stored one since).
+    await replayJournals(this.file, (rows) => this.storeReplayed(rows));
     await this.purgeExpired();
+  }
+
+  /**
+   * Stores what writers that ended since this cache was opened left in their journals; returns
+   * how many entries that was. The RequestManager calls it as each run starts. Why: a writer alive
+   * at open keeps its journal, and it may end later while this cache stays open. In VS Code, a
+   * reloaded window starts its new extension host, which opens the cache at once for a restored
+   * Cache Browser, while the old host still holds its lock. Without this, the answers the old host
+   * had journaled but not written would be asked for, and paid for, again. Costs one directory
+   * listing when there is nothing to store.
+   */
+  async recover(): Promise<number> {
+    if (this.closed) return 0;
+    return replayJournals(this.file, (rows) => this.storeReplayed(rows));
+  }
+
+  /** Stores journal entries, each unless the file holds a newer answer for its key. */
+  private async storeReplayed(rows: [string, string][]): Promise<void> {
+    for (let i = 0; i < rows.length; i += MAX_BATCH) {
+      const chunk = rows.slice(i, i + MAX_BATCH);
+      await this.query(insertNewerSql(chunk.length), ...chunk.flat());
+    }
   }
 
   /**

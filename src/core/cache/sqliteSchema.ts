@@ -36,10 +36,17 @@ export function upsertSql(rows: number): string {
   return `INSERT INTO ${TABLE}(key, value) VALUES ${values} ON CONFLICT(key) DO UPDATE SET value = excluded.value`;
 }
 
-/** `INSERT … VALUES (?, ?), …` that leaves keys already stored alone (replaying a journal). */
-export function insertMissingSql(rows: number): string {
+/**
+ * `INSERT … VALUES (?, ?), …` for replaying a journal: a key already stored is replaced only by
+ * an entry created after it, so an old answer left in a journal never overwrites a newer one
+ * (written by a `--refresh` run meanwhile), in whatever order journals are replayed.
+ */
+export function insertNewerSql(rows: number): string {
   const values = new Array<string>(rows).fill('(?, ?)').join(', ');
-  return `INSERT INTO ${TABLE}(key, value) VALUES ${values} ON CONFLICT(key) DO NOTHING`;
+  return (
+    `INSERT INTO ${TABLE}(key, value) VALUES ${values} ON CONFLICT(key) DO UPDATE SET value = excluded.value ` +
+    `WHERE json_extract(excluded.value, '$.value.created') > ${TABLE}.created`
+  );
 }
 
 /** Entries queued by {@link SqliteCache.set}, and the promise that settles once they are stored. */

@@ -48,6 +48,18 @@ export function bufferedText(response: Response): string | undefined {
   return bytes && !response.bodyUsed ? utf8.decode(bytes) : undefined;
 }
 
+/** The headers of each response from {@link createHttpFetch}, as node:http read them (lower-case names). */
+const headerRecords = new WeakMap<Response, Record<string, string>>();
+
+/**
+ * The headers of a response from {@link createHttpFetch} as a plain record (names in lower case,
+ * repeated ones joined with ", " as `Headers.get` does), without iterating its `Headers`, which
+ * sorts them on each pass; or undefined for any other response.
+ */
+export function headerRecordOf(response: Response): Record<string, string> | undefined {
+  return headerRecords.get(response);
+}
+
 /** Statuses whose responses have no body (a `Response` with one would throw). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
@@ -123,8 +135,13 @@ function request(
         return;
       }
       const headers = new Headers();
+      const record: Record<string, string> = {};
       const raw = res.rawHeaders;
-      for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+      for (let i = 0; i + 1 < raw.length; i += 2) {
+        const name = raw[i]!.toLowerCase();
+        headers.append(name, raw[i + 1]!);
+        record[name] = record[name] === undefined ? raw[i + 1]! : `${record[name]}, ${raw[i + 1]!}`;
+      }
       const responseInit = { status, statusText: res.statusMessage ?? '', headers };
       if (NULL_BODY.has(status) || init.method === 'HEAD') {
         settled = true;
@@ -162,6 +179,7 @@ function request(
         const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
         const response = new Response(bytes as Uint8Array<ArrayBuffer>, responseInit);
         buffered.set(response, bytes);
+        headerRecords.set(response, record);
         resolve(response);
       });
     });

@@ -4,7 +4,8 @@
  *
  * What we take from the SDK and what we don't:
  * - Its own retries are off (`maxRetries: 0`): the RequestManager owns retries and rate limits.
- * - Bodies go out exactly as given, extras (`logprobs`, `reasoning_effort`, …) included. Embeddings
+ * - Bodies go out as given (through `wireBody`, which only drops our own `_` fields and sets the
+ *   streaming flags), extras (`logprobs`, `reasoning_effort`, …) included. Embeddings
  *   are posted directly rather than through `embeddings.create()`, which would add
  *   `encoding_format: 'base64'` and decode it: we want the server's own JSON, float arrays.
  * - We read and parse the reply ourselves (`asResponse()`), so that a body that is not JSON becomes
@@ -24,13 +25,20 @@ import {
   OpenAI,
 } from 'openai';
 import type {
-  ChatCompletionChunk,
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
 } from 'openai/resources/chat/completions';
+import type {
+  ResponseCreateParamsNonStreaming,
+  ResponseCreateParamsStreaming,
+  ResponseStreamEvent,
+} from 'openai/resources/responses/responses';
+import { baseURLWithoutCredentials } from '../hash';
+import { wireBody } from '../request';
 import type { LLMRequest } from '../types';
-import { bufferedText, createHttpFetch, type Fetch } from './httpFetch';
+import { bufferedText, createHttpFetch, headerRecordOf, type Fetch } from './httpFetch';
 import { ProviderError, type EndpointScope, type Provider, type ProviderResponse, type SendOptions } from './provider';
+import { StreamAssembler } from './streamAssembler';
 
 export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
@@ -201,7 +209,9 @@ export class OpenAIProvider implements Provider {
 
   constructor(options: OpenAIProviderOptions) {
     const baseURL = normalizeBaseURL(options.baseURL ?? DEFAULT_BASE_URL);
-    this.scope = { baseURL };
+    // The SDK gets the URL as given; the scope (cache keys, cache entries, Batch state files)
+    // never holds the credentials a URL may carry.
+    this.scope = { baseURL: baseURLWithoutCredentials(baseURL) };
     this.apiKey = options.apiKey;
     this.fetch = options.httpClient === 'fetch' ? undefined : createHttpFetch();
     const common = {
@@ -226,17 +236,22 @@ export class OpenAIProvider implements Provider {
     return this.call(options, async (signal, timeout) => {
       const reqOptions = { signal, timeout, maxRetries: 0 };
       let promise;
+      // send() answers with one JSON body: wireBody drops a `stream` flag (which would make it SSE)
+      // and our own `_` fields.
+      const wire = wireBody(request);
       if (request.kind === 'chat') {
-        // send() answers with one JSON body; a `stream` flag in the input would make it SSE.
-        const { stream: _stream, stream_options: _streamOptions, ...rest } = request.body;
-        const body = request.body.stream ? rest : request.body;
-        const params = body as unknown as ChatCompletionCreateParamsNonStreaming;
+        const params = wire as unknown as ChatCompletionCreateParamsNonStreaming;
         promise = this.client.chat.completions.create(params, reqOptions);
+      } else if (request.kind === 'responses') {
+        // POST /responses (https://platform.openai.com/docs/api-reference/responses/create). The
+        // body is read raw below, so the server's JSON is kept as sent: the SDK's `output_text`
+        // convenience field is not added (answer.ts computes it when needed).
+        promise = this.client.responses.create(wire as unknown as ResponseCreateParamsNonStreaming, reqOptions);
       } else {
-        promise = this.client.post('/embeddings', { body: request.body, ...reqOptions });
+        promise = this.client.post('/embeddings', { body: wire, ...reqOptions });
       }
       const response = await promise.asResponse();
-      const headers = headerRecord(response.headers);
+      const headers = headerRecordOf(response) ?? headerRecord(response.headers);
       const text = bufferedText(response) ?? (await response.text());
       let body: unknown;
       try {
@@ -261,18 +276,18 @@ export class OpenAIProvider implements Provider {
    * `onDelta` stop the stream and propagate unchanged.
    */
   async stream(
-    request: LLMRequest & { kind: 'chat' },
+    request: LLMRequest & { kind: 'chat' | 'responses' },
     onDelta: (text: string) => void,
     options: SendOptions,
   ): Promise<ProviderResponse> {
+    if (request.kind === 'responses') return this.streamResponses(request, onDelta, options);
     return this.call(options, async (signal, timeout) => {
-      const streamOptions = request.body.stream_options as Record<string, unknown> | undefined;
-      const body = { ...request.body, stream: true, stream_options: { ...streamOptions, include_usage: true } };
+      const body = wireBody(request, { stream: true });
       const { data: stream, response } = await this.client.chat.completions
         .create(body as unknown as ChatCompletionCreateParamsStreaming, { signal, timeout, maxRetries: 0 })
         .withResponse();
       const headers = headerRecord(response.headers);
-      const assembler = new StreamAssembler();
+      const assembler = new StreamAssembler(Math.max(1, Math.floor(Number(request.body.n)) || 1));
       for await (const chunk of stream) {
         const text = assembler.add(chunk);
         if (text) {
@@ -290,6 +305,47 @@ export class OpenAIProvider implements Provider {
       }
       const requestId = response.headers.get('x-request-id');
       return { status: response.status, requestId, body: assembler.result(), headers };
+    });
+  }
+
+  /**
+   * A streamed Responses API call (https://platform.openai.com/docs/api-reference/responses-streaming):
+   * `onDelta` gets each `response.output_text.delta`; the call resolves with the `response` of
+   * the last `response.completed` (or `response.incomplete`) event, which is the body a plain call
+   * would have returned. `response.failed` and `error` events fail the call; a stream that ends
+   * without a final event fails with `bad_response`.
+   */
+  private async streamResponses(
+    request: LLMRequest & { kind: 'responses' },
+    onDelta: (text: string) => void,
+    options: SendOptions,
+  ): Promise<ProviderResponse> {
+    return this.call(options, async (signal, timeout) => {
+      const body = wireBody(request, { stream: true });
+      const { data: stream, response } = await this.client.responses
+        .create(body as unknown as ResponseCreateParamsStreaming, { signal, timeout, maxRetries: 0 })
+        .withResponse();
+      const headers = headerRecord(response.headers);
+      let final: unknown;
+      for await (const event of stream as AsyncIterable<ResponseStreamEvent>) {
+        if (event.type === 'response.output_text.delta') {
+          try {
+            onDelta(event.delta);
+          } catch (err) {
+            throw new CallbackError(err);
+          }
+        } else if (event.type === 'response.completed' || event.type === 'response.incomplete') {
+          final = event.response;
+        } else if (event.type === 'response.failed') {
+          const error = event.response.error;
+          throw new ProviderError(error?.message ?? 'The response failed.', 500, error?.code ?? 'server_error', headers);
+        } else if (event.type === 'error') {
+          throw new ProviderError(event.message, undefined, event.code ?? 'stream_error', headers);
+        }
+      }
+      signal.throwIfAborted();
+      if (final === undefined) throw new ProviderError('The stream ended before response.completed.', undefined, 'bad_response', headers);
+      return { status: response.status, requestId: response.headers.get('x-request-id'), body: final, headers };
     });
   }
 
@@ -374,87 +430,5 @@ export class OpenAIProvider implements Provider {
     // undici's "terminated" / "fetch failed" / ECONNRESET while reading a body.
     const detail = causeChain(err);
     return new ProviderError(clean(`Connection failed: ${detail || String(err)}`), undefined, 'connection_error');
-  }
-}
-
-interface ChoiceState {
-  role: string;
-  content: string | null;
-  refusal: string | null;
-  toolCalls: { id: string; type: string; function: { name: string; arguments: string } }[];
-  logprobs: { content: unknown[] } | null;
-  finish: string | null;
-}
-
-/**
- * Folds `chat.completion.chunk`s into the body a non-streamed call would have returned, so that
- * streamed and plain answers are cached and written alike.
- */
-export class StreamAssembler {
-  private head: ChatCompletionChunk | undefined;
-  private readonly choices = new Map<number, ChoiceState>();
-  private usage: unknown = null;
-
-  /** Adds a chunk; returns the text it adds to choice 0 (what `onDelta` is told). */
-  add(chunk: ChatCompletionChunk): string {
-    this.head ??= chunk;
-    if (chunk.usage) this.usage = chunk.usage;
-    let text = '';
-    for (const c of chunk.choices ?? []) {
-      let s = this.choices.get(c.index);
-      if (!s) {
-        s = { role: 'assistant', content: null, refusal: null, toolCalls: [], logprobs: null, finish: null };
-        this.choices.set(c.index, s);
-      }
-      const d = c.delta ?? {};
-      if (d.role) s.role = d.role;
-      if (typeof d.content === 'string') {
-        s.content = (s.content ?? '') + d.content;
-        if (c.index === 0) text += d.content;
-      }
-      if (typeof d.refusal === 'string') s.refusal = (s.refusal ?? '') + d.refusal;
-      for (const t of d.tool_calls ?? []) {
-        const call = (s.toolCalls[t.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
-        if (t.id) call.id = t.id;
-        if (t.type) call.type = t.type;
-        if (t.function?.name) call.function.name += t.function.name;
-        if (t.function?.arguments) call.function.arguments += t.function.arguments;
-      }
-      if (c.logprobs?.content) (s.logprobs ??= { content: [] }).content.push(...c.logprobs.content);
-      if (c.finish_reason) s.finish = c.finish_reason;
-    }
-    return text;
-  }
-
-  /** True once every choice seen has a finish_reason. */
-  get finished(): boolean {
-    return this.choices.size > 0 && [...this.choices.values()].every((s) => s.finish !== null);
-  }
-
-  result(): Record<string, unknown> {
-    const h = this.head;
-    const choices = [...this.choices.entries()]
-      .sort(([a], [b]) => a - b)
-      .map(([index, s]) => ({
-        index,
-        message: {
-          role: s.role,
-          content: s.content,
-          refusal: s.refusal,
-          ...(s.toolCalls.length ? { tool_calls: s.toolCalls.filter(Boolean) } : {}),
-        },
-        logprobs: s.logprobs,
-        finish_reason: s.finish,
-      }));
-    return {
-      id: h?.id,
-      object: 'chat.completion',
-      created: h?.created,
-      model: h?.model,
-      choices,
-      usage: this.usage,
-      ...(h?.system_fingerprint ? { system_fingerprint: h.system_fingerprint } : {}),
-      ...(h?.service_tier ? { service_tier: h.service_tier } : {}),
-    };
   }
 }

@@ -5,7 +5,10 @@ import type { EndpointKind, LLMRequest } from '../types';
  * scope (another server, another endpoint kind) gives a different request hash.
  */
 export interface EndpointScope {
-  /** Base URL without a trailing slash, e.g. `https://api.openai.com/v1`. */
+  /**
+   * Base URL without a trailing slash, e.g. `https://api.openai.com/v1`. Never with user info
+   * (`user:password@`): the scope goes into cache keys and stored entries.
+   */
   baseURL: string;
 }
 
@@ -62,7 +65,7 @@ export interface Provider {
    * arrives; resolves with the assembled (non-streamed shape) completion.
    */
   stream?(
-    request: LLMRequest & { kind: 'chat' },
+    request: LLMRequest & { kind: 'chat' | 'responses' },
     onDelta: (text: string) => void,
     options: SendOptions,
   ): Promise<ProviderResponse>;

@@ -1,9 +1,12 @@
+import { isResponsesBody, outputText } from '../../core/answer';
 import type { CacheProvider } from '../../core/cache/cacheProvider';
 import { describeRequestHash } from '../../core/hash';
 import type { CacheEntry, LLMRequest } from '../../core/types';
 import type { CacheEntryView, CacheRow } from '../../webview/protocol';
 
 const PREVIEW_CHARS = 200;
+/** The detail's heading holds the prompt: long enough to read, bounded so that a 1 MiB prompt stays cheap. */
+const PROMPT_CHARS = 2000;
 
 /** One page of the cache browser: summaries only, so a page stays small whatever the entries hold. */
 export async function cacheRows(
@@ -16,7 +19,8 @@ export async function cacheRows(
     created: entry.created,
     expires: entry.expires,
     model: String(entry.model ?? ''),
-    preview: preview(entry),
+    preview: cut(promptText(entry), PREVIEW_CHARS),
+    answer: cut(answerPreview(entry.response), PREVIEW_CHARS),
     tokens: Number(entry.usage?.total_tokens) || 0,
     size: Buffer.byteLength(JSON.stringify(entry)),
   }));
@@ -29,6 +33,7 @@ export function cacheEntryView(key: string, entry: CacheEntry): CacheEntryView {
   const hash = describeRequestHash(request, { baseURL: entry.endpoint?.baseURL ?? '' });
   return {
     key,
+    prompt: cut(promptText(entry), PROMPT_CHARS),
     request: JSON.stringify(entry.request, null, 2),
     response: JSON.stringify(entry.response, null, 2),
     meta: {
@@ -48,19 +53,37 @@ export function cacheEntryView(key: string, entry: CacheEntry): CacheEntryView {
   };
 }
 
-/** The last user message (or the embeddings input), cut short. */
-function preview(entry: CacheEntry): string {
+/** The last user message (or the embeddings input), whitespace collapsed. */
+function promptText(entry: CacheEntry): string {
   const body = entry.request as { messages?: { role?: unknown; content?: unknown }[]; input?: unknown };
   let text = '';
   if (Array.isArray(body.messages)) {
     const users = body.messages.filter((m) => m && m.role === 'user');
     const last = users[users.length - 1] ?? body.messages[body.messages.length - 1];
-    const c = last?.content;
-    if (typeof c === 'string') text = c;
-    else if (Array.isArray(c)) text = c.map((p: { text?: unknown }) => (typeof p?.text === 'string' ? p.text : '')).join(' ');
+    text = contentText(last?.content);
   } else if (body.input !== undefined) {
     text = typeof body.input === 'string' ? body.input : JSON.stringify(body.input);
   }
-  text = text.replace(/\s+/g, ' ').trim();
-  return text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}…` : text;
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+/** The answer's text (first choice), or for embeddings their shape: `[1536 numbers]`. */
+function answerPreview(response: unknown): string {
+  const body = response as { choices?: { message?: { content?: unknown; refusal?: unknown } }[]; data?: { embedding?: unknown }[] } | null;
+  if (isResponsesBody(response)) return outputText(response).replace(/\s+/g, ' ').trim();
+  const message = body?.choices?.[0]?.message;
+  if (message) return contentText(message.content) || (typeof message.refusal === 'string' ? message.refusal : '');
+  const vector = body?.data?.[0]?.embedding;
+  if (Array.isArray(vector)) return `[${vector.length} numbers]${body!.data!.length > 1 ? ` × ${body!.data!.length}` : ''}`;
+  return '';
+}
+
+function contentText(c: unknown): string {
+  if (typeof c === 'string') return c.replace(/\s+/g, ' ').trim();
+  if (Array.isArray(c)) return c.map((p: { text?: unknown }) => (typeof p?.text === 'string' ? p.text : '')).join(' ').replace(/\s+/g, ' ').trim();
+  return '';
+}
+
+function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }

@@ -23,8 +23,10 @@ export interface BatchEstimate {
   cacheHits: number;
   /** Estimated dollars for the rows that are not cache hits. */
   cost: number;
-  /** Models missing from the price table (their rows count as $0). */
+  /** Models missing from the price table: the cost of their rows is unknown (not in `cost`). */
   unpricedModels: string[];
+  /** Rows (not cache hits) on a model of {@link unpricedModels}. */
+  unpricedRows: number;
 }
 
 export interface EstimateOptions {
@@ -43,7 +45,7 @@ export interface EstimateOptions {
  * the order of magnitude fast, not the exact count slowly.
  */
 export async function estimateBatch(input: string, reader: ReaderOptions, options: EstimateOptions): Promise<BatchEstimate> {
-  const est: BatchEstimate = { rows: 0, invalid: 0, promptTokens: 0, completionTokens: 0, cacheHits: 0, cost: 0, unpricedModels: [] };
+  const est: BatchEstimate = { rows: 0, invalid: 0, promptTokens: 0, completionTokens: 0, cacheHits: 0, cost: 0, unpricedModels: [], unpricedRows: 0 };
   const seen = new Set<string>();
   const unpriced = new Set<string>();
   for await (const item of readBatch(input, { ...reader, signal: options.signal })) {
@@ -59,6 +61,11 @@ export async function estimateBatch(input: string, reader: ReaderOptions, option
       prompt = estimatePromptTokens(item.body, approxTextTokens);
       const max = item.body.max_completion_tokens ?? item.body.max_tokens;
       completion = (typeof max === 'number' ? max : prompt) * (item.body.n ?? 1);
+    } else if (item.kind === 'responses') {
+      const input = item.body.input;
+      prompt = approxTextTokens(typeof input === 'string' ? input : JSON.stringify(input)) + approxTextTokens(item.body.instructions ?? '');
+      const max = item.body.max_output_tokens;
+      completion = typeof max === 'number' ? max : prompt;
     } else {
       const input = item.body.input;
       prompt = typeof input === 'string' ? approxTextTokens(input) : approxTextTokens(JSON.stringify(input));
@@ -81,9 +88,39 @@ export async function estimateBatch(input: string, reader: ReaderOptions, option
       continue;
     }
     const model = item.body.model;
-    if (!priceFor(model, options.prices)) unpriced.add(model);
+    if (!priceFor(model, options.prices)) {
+      unpriced.add(model);
+      est.unpricedRows++;
+      continue;
+    }
     est.cost += costOf(model, prompt, completion, options.prices);
   }
   est.unpricedModels = [...unpriced];
   return est;
+}
+
+/** Why a batch asks before it runs (none: it runs at once). */
+export interface RunQuestion {
+  /** At or above `fastllm.confirm.rowThreshold` rows. */
+  bigBatch: boolean;
+  /** Estimated above `fastllm.confirm.costThreshold` dollars. */
+  costly: boolean;
+  /** Some rows use a model without a price, on a server that is not this machine's: their cost is unknown, not $0. */
+  unknownCost: boolean;
+}
+
+/**
+ * Whether to ask before a batch. A row threshold or cost threshold of 0 turns that question off,
+ * and with the cost threshold the question about unknown prices too. A local (loopback) server
+ * costs nothing, so an unknown price there is no reason to ask.
+ */
+export function runQuestion(
+  rows: number,
+  estimate: Pick<BatchEstimate, 'cost' | 'unpricedModels'> | undefined,
+  limits: { rowThreshold: number; costThreshold: number; localServer: boolean },
+): RunQuestion {
+  const bigBatch = limits.rowThreshold > 0 && rows >= limits.rowThreshold;
+  const unknownCost = !!estimate && limits.costThreshold > 0 && estimate.unpricedModels.length > 0 && !limits.localServer;
+  const costly = !!estimate && limits.costThreshold > 0 && estimate.cost > limits.costThreshold;
+  return { bigBatch, costly, unknownCost };
 }

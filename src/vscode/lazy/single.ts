@@ -4,6 +4,7 @@ import type { RequestManager } from '../../core/manager';
 import { ProviderError, type Provider, type ProviderResponse } from '../../core/providers/provider';
 import type { CacheEntry, LLMRequest, ResultRecord, Usage } from '../../core/types';
 import { usageOf } from '../../core/tokens';
+import { answerText as coreAnswerText } from '../../core/answer';
 
 export interface SingleRunOptions {
   request: LLMRequest;
@@ -51,7 +52,7 @@ export async function runSingle(o: SingleRunOptions): Promise<SingleResult> {
     }
   }
 
-  if (request.kind === 'chat' && provider.stream) {
+  if ((request.kind === 'chat' || request.kind === 'responses') && provider.stream) {
     let text = '';
     stats.reset(1);
     stats.attemptStarted();
@@ -81,7 +82,7 @@ export async function runSingle(o: SingleRunOptions): Promise<SingleResult> {
     const status = failure!.status;
     const fatal = status === 401 || status === 403;
     if (text !== '' || o.signal?.aborted || fatal) {
-      stats.failure();
+      stats.failure(request.body.model);
       stats.finish();
       const code = o.signal?.aborted ? 'cancelled' : failure!.code || `http_${status}`;
       return { text, cached: false, streamed: true, error: { code, message: failure!.message } };
@@ -100,11 +101,10 @@ function fromRecord(record: ResultRecord, onDelta: (t: string) => void): SingleR
   return { text, cached: record.cached, streamed: false, error: null };
 }
 
-/** The text of a chat completion's first choice, or the JSON of any other body (embeddings). */
+/** The text of a chat completion's first choice or a Responses body's `output_text`, or the JSON of any other body (embeddings). */
 export function answerText(body: unknown): string {
-  const choice = (body as { choices?: { message?: { content?: unknown } }[] } | null)?.choices?.[0];
-  const content = choice?.message?.content;
-  if (typeof content === 'string') return content;
+  const text = coreAnswerText(body);
+  if (typeof text === 'string') return text;
   return JSON.stringify(body, null, 2);
 }
 

@@ -6,6 +6,7 @@ import {
   type CachePageMessage,
   type CachePageState,
 } from '../../webview/protocol';
+import type { CacheEntry } from '../../core/types';
 import type { Config } from '../config';
 import { Disposable } from '../dispose';
 import type { Engine } from '../engine';
@@ -19,7 +20,8 @@ import { pageHtml, webviewOptions } from './html';
  *
  * Every message from the page is validated (`parseCachePageMessage`) before use; messages carry
  * cache keys and page numbers, never paths, and deleting more than one entry always goes through a
- * modal confirmation shown by the host, which the page cannot answer.
+ * modal confirmation shown by the host, which the page cannot answer. A single entry goes at once,
+ * and the page offers Undo: the host keeps that one entry and puts it back on `undoDelete`.
  */
 export class CacheBrowserPanel extends Disposable {
   static readonly viewType = 'fastllm.cacheBrowser';
@@ -27,6 +29,8 @@ export class CacheBrowserPanel extends Disposable {
   private state: CachePageState;
   /** Messages are handled one at a time, in order, so a delete and the list after it never race. */
   private queue: Promise<void> = Promise.resolve();
+  /** The entry deleted last, kept so that the page's Undo can put it back (one only). */
+  private lastDeleted: { key: string; entry: CacheEntry } | undefined;
 
   static show(extensionUri: vscode.Uri, engine: Engine, config: Config, runs: RunTracker, log: Log): CacheBrowserPanel {
     if (CacheBrowserPanel.current) {
@@ -103,9 +107,24 @@ export class CacheBrowserPanel extends Disposable {
       }
       case 'delete': {
         const cache = await this.engine.cache();
+        const entry = await cache.get(msg.key);
         await cache.delete(msg.key);
         this.log.info(`Cache: deleted ${msg.key}`);
+        this.lastDeleted = entry && { key: msg.key, entry };
         this.post({ type: 'entry', key: msg.key, entry: null });
+        if (entry) this.post({ type: 'deleted', key: msg.key, prompt: this.engine.load().cacheEntryView(msg.key, entry).prompt.slice(0, 200) });
+        return this.sendPage();
+      }
+      case 'undoDelete': {
+        const deleted = this.lastDeleted;
+        this.lastDeleted = undefined;
+        if (!deleted) return;
+        const { key, entry } = deleted;
+        // It keeps the expiry it had; an entry that expired meanwhile stays deleted.
+        const ttl = entry.expires === null ? undefined : entry.expires - Date.now();
+        if (ttl !== undefined && ttl <= 0) return this.sendPage();
+        await (await this.engine.cache()).set(key, entry, ttl);
+        this.log.info(`Cache: restored ${key}`);
         return this.sendPage();
       }
       case 'deleteFiltered': {
@@ -185,16 +204,23 @@ const BODY = `
   <button id="cache-clear-all" data-testid="cache-clear-all" class="secondary">Clear all</button>
 </header>
 <div id="cache-error" data-testid="cache-error" class="error" role="alert" hidden></div>
-<div class="split">
+<div id="cache-undo" data-testid="cache-undo" class="notice" role="status" hidden>
+  <span id="cache-undo-text"></span>
+  <button id="cache-undo-button" data-testid="cache-undo-button" class="secondary">Undo</button>
+</div>
+<div id="cache-split" class="split">
   <div class="list">
     <table class="entries">
-      <thead><tr><th>Time</th><th>Model</th><th>Prompt</th><th class="num">Tokens</th><th class="num">Size</th><th>Expires</th><th></th></tr></thead>
+      <thead><tr><th class="col-time">Time</th><th class="col-model">Model</th><th>Prompt</th><th>Answer</th><th class="num col-tokens">Tokens</th><th class="num col-size">Size</th><th class="col-expires">Expires</th><th class="col-delete"></th></tr></thead>
       <tbody id="cache-rows" data-testid="cache-rows"></tbody>
     </table>
   </div>
-  <section id="cache-detail" data-testid="cache-detail" class="detail" hidden>
+  <section id="cache-detail" data-testid="cache-detail" class="detail" hidden aria-labelledby="cache-detail-title">
     <div class="detail-head">
-      <h2 id="cache-detail-title"></h2>
+      <h2 id="cache-detail-title" data-testid="cache-detail-title" tabindex="-1"></h2>
+      <button id="cache-detail-close" class="icon" title="Close the detail" aria-label="Close the detail">✕</button>
+    </div>
+    <div class="detail-actions">
       <button id="cache-detail-delete" data-testid="cache-detail-delete" class="secondary">Delete entry</button>
     </div>
     <dl id="cache-detail-meta" data-testid="cache-detail-meta" class="meta"></dl>

@@ -12,7 +12,7 @@
  *    through the command palette, the status bar and the webviews, against a loopback fake API;
  * 5. stops everything and exits with the number of failed tests (0: all passed).
  *
- * Never hangs: a global timeout (FASTLLM_IT_TIMEOUT_S, default 300) saves what it can and exits.
+ * Never hangs: a global timeout (FASTLLM_IT_TIMEOUT_S, default 900) saves what it can and exits.
  * On failure, code-server's logs and screenshots go to .vscode-test/artifacts/.
  *
  * Environment:
@@ -21,7 +21,8 @@
  * - FASTLLM_IT_GREP: only tests whose title matches this regular expression (both suites).
  * - FASTLLM_IT_KEEP=1: keep .vscode-test/run/ afterwards (it is always recreated at start).
  * - FASTLLM_IT_CONSOLE=1: print the workbench's browser console (UI window and host window).
- * - FASTLLM_IT_TIMEOUT_S: the global timeout, in seconds (default 300).
+ * - FASTLLM_IT_TIMEOUT_S: the global timeout, in seconds (default 900; a full run takes 6–8 min on a
+ *   busy 2-core machine).
  * - FASTLLM_IT_SCREENSHOTS: where the UI suite saves the README screenshots (token-stats.png,
  *   cache-browser.png, status-bar-running.png). Default .vscode-test/screenshots, so that a test
  *   run leaves the working tree clean; `npm run test:screenshots` writes them to media/screenshots.
@@ -38,12 +39,16 @@ import { codeServerBin, CODE_SERVER_VERSION, install } from '../../../scripts/in
 import { startFakeServer, type FakeServer } from '../../support/fakeServer';
 import { setUiContext, type LaunchedWindow, type WindowOptions } from '../ui/context.mjs';
 import { writeUiFixtures } from '../ui/fixtures.mjs';
+import { searchForKeys } from './keySearch.mjs';
 import { HOST_SUITE, KEY_PREFIX, prepareWorkspace, ROOT, TEST_API_KEY, writeUserSettings } from './workspace.mjs';
 
 const EXTENSION_ID = 'fastllm.fastllm-vscode';
-const TIMEOUT_MS = Number(process.env.FASTLLM_IT_TIMEOUT_S ?? 300) * 1000;
-const HOST_SUITE_TIMEOUT_MS = 180_000;
-const SUITES = new Set((process.env.FASTLLM_IT_SUITES ?? 'host,ui').split(',').map((s) => s.trim()));
+const TIMEOUT_MS = Number(process.env.FASTLLM_IT_TIMEOUT_S ?? 900) * 1000;
+const HOST_SUITE_TIMEOUT_MS = 360_000;
+/** Loading the workbench page; playwright's 30 s default was seen to run out on a loaded 2-core machine. */
+const GOTO_TIMEOUT_MS = 120_000;
+const SUITES = new Set((process.env.FASTLLM_IT_SUITES ?? 'host,ui').split(',').map((s) => s.trim()).filter(Boolean));
+const UNKNOWN_SUITES = [...SUITES].filter((s) => s !== 'host' && s !== 'ui');
 const RUN_DIR = path.join(ROOT, '.vscode-test', 'run');
 const ARTIFACTS = path.join(ROOT, '.vscode-test', 'artifacts');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -79,8 +84,11 @@ function newestVsix(): string {
   return found[0];
 }
 
-/** Environment of code-server and so of the extension host: everything kept out of $HOME. */
-function codeServerEnv(): NodeJS.ProcessEnv {
+/**
+ * Environment of code-server and so of the extension host: everything kept out of $HOME. `extra`
+ * overrides it (a value of undefined removes a variable).
+ */
+function codeServerEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const xdg = path.join(RUN_DIR, 'xdg');
   return {
     ...process.env,
@@ -96,6 +104,7 @@ function codeServerEnv(): NodeJS.ProcessEnv {
     PASSWORD: undefined,
     HASHED_PASSWORD: undefined,
     PORT: undefined,
+    ...extra,
   };
 }
 
@@ -123,7 +132,7 @@ async function startCodeServer(
   userData: string,
   extensions: string,
   workspace: string,
-  options: { workspaceTrust?: boolean; logFile?: string } = {},
+  options: { workspaceTrust?: boolean; logFile?: string; env?: Record<string, string | undefined> } = {},
 ): Promise<ChildProcess> {
   const logFile = options.logFile ?? path.join(RUN_DIR, 'code-server.log');
   const fd = openSync(logFile, 'a');
@@ -141,9 +150,12 @@ async function startCodeServer(
     '--ignore-last-opened',
     workspace,
   ];
+  // A test still running when the global timeout stops everything must not start a server that
+  // the cleanup, already past the list, would leave behind.
+  if (stopping) throw new Error('the launcher is stopping: no new code-server');
   // detached: the child calls setsid(), so it leads a new process group that we kill as a whole
   // (killing only the main process leaves file watchers and extension hosts behind).
-  const server = spawn(process.execPath, args, { env: codeServerEnv(), detached: true, stdio: ['ignore', fd, fd] });
+  const server = spawn(process.execPath, args, { env: codeServerEnv(options.env), detached: true, stdio: ['ignore', fd, fd] });
   live.servers.push(server);
   let exited: string | undefined;
   server.once('exit', (code, signal) => (exited = `code-server exited (${code ?? signal}); see ${logFile}`));
@@ -213,7 +225,7 @@ async function runHostSuite(context: BrowserContext, port: number, extensionDir:
   const resultFile = codeServerEnv().FASTLLM_IT_RESULT!;
   rmSync(resultFile, { force: true });
   log('host suite: opening the workbench with the test payload');
-  await page.goto(url);
+  await page.goto(url, { timeout: GOTO_TIMEOUT_MS });
   let timer: NodeJS.Timeout | undefined;
   const code = await Promise.race([
     exited,
@@ -226,6 +238,10 @@ async function runHostSuite(context: BrowserContext, port: number, extensionDir:
     const result = JSON.parse(readFileSync(resultFile, 'utf8')) as { passes: number; failures: number; pending: number };
     log(`host suite: ${result.passes} passed, ${result.failures} failed, ${result.pending} pending`);
     failures = Math.max(failures, result.failures);
+    if (result.passes + result.failures === 0) {
+      log(`FAIL: the host suite ran no test${process.env.FASTLLM_IT_GREP ? ` (FASTLLM_IT_GREP=${process.env.FASTLLM_IT_GREP} matched none)` : ''}`);
+      failures = Math.max(failures, 1);
+    }
   } else {
     log(`host suite: exit code ${code}, no result file (the suite did not run to its end)`);
     failures = Math.max(failures, 1);
@@ -250,10 +266,11 @@ async function launchWindow(context: BrowserContext, extensions: string, options
   const server = await startCodeServer(port, userData, extensions, workspace, {
     workspaceTrust: options.workspaceTrust,
     logFile: path.join(dir, 'code-server.log'),
+    env: options.env,
   });
   const page = await newPage(context);
   log(`window ${options.name}: opening the workbench`);
-  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`, { timeout: GOTO_TIMEOUT_MS });
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   return {
     page,
@@ -270,7 +287,7 @@ async function launchWindow(context: BrowserContext, extensions: string, options
 async function runUiSuite(context: BrowserContext, port: number, workspace: string, fake: FakeServer, extensions: string): Promise<number> {
   const page = await newPage(context);
   log('ui suite: opening the workbench');
-  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`, { timeout: GOTO_TIMEOUT_MS });
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   setUiContext({
     page,
@@ -292,34 +309,16 @@ async function runUiSuite(context: BrowserContext, port: number, workspace: stri
     const test = this.currentTest;
     if (test?.state === 'failed') await saveScreenshot(page, `ui-${test.fullTitle().replace(/[^a-z0-9]+/gi, '-').slice(0, 80)}`);
   });
-  const failures = await new Promise<number>((resolve) => mocha.run((n) => resolve(n)));
+  const { failures, ran } = await new Promise<{ failures: number; ran: number }>((resolve) => {
+    const runner = mocha.run((n) => resolve({ failures: n, ran: (runner.stats?.passes ?? 0) + (runner.stats?.failures ?? 0) }));
+  });
   await page.close();
-  return failures;
-}
-
-/**
- * After both suites: no file the extension or VS Code wrote for it may hold a test API key (all
- * start with {@link KEY_PREFIX}): settings, workspaces and results, the cache in the workspace
- * storage, the extension's logs. Returns the offending files.
- */
-function filesWithKeys(): string[] {
-  const places = [
-    path.join(RUN_DIR, 'user-data', 'User'),
-    path.join(RUN_DIR, 'user-data', 'logs'),
-    path.join(RUN_DIR, 'ws-host'),
-    path.join(RUN_DIR, 'ws-ui'),
-    path.join(RUN_DIR, 'windows'),
-  ];
-  const hits: string[] = [];
-  for (const place of places) {
-    if (!existsSync(place)) continue;
-    for (const entry of readdirSync(place, { withFileTypes: true, recursive: true })) {
-      if (!entry.isFile()) continue;
-      const file = path.join(entry.parentPath, entry.name);
-      if (readFileSync(file).includes(KEY_PREFIX)) hits.push(path.relative(RUN_DIR, file));
-    }
+  if (ran === 0) {
+    // A run that matched no test proves nothing: a wrong FASTLLM_IT_GREP, or test files that failed to load.
+    log(`FAIL: the UI suite ran no test${process.env.FASTLLM_IT_GREP ? ` (FASTLLM_IT_GREP=${process.env.FASTLLM_IT_GREP} matched none)` : ''}`);
+    return Math.max(failures, 1);
   }
-  return hits;
+  return failures;
 }
 
 async function saveScreenshot(page: Page, name: string): Promise<void> {
@@ -352,7 +351,22 @@ function saveLogs(): void {
   }
 }
 
+/** Set once cleanup starts: no code-server may start after it (see startCodeServer). */
+let stopping = false;
+
+// Last resort at exit (a timeout's process.exit included): no code-server group outlives us.
+process.once('exit', () => {
+  for (const server of live.servers) {
+    try {
+      if (server.pid && server.exitCode === null && server.signalCode === null) process.kill(-server.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
 async function cleanup(): Promise<void> {
+  stopping = true;
   await Promise.race([
     (async () => {
       await live.browser?.close().catch(() => undefined);
@@ -367,6 +381,9 @@ async function cleanup(): Promise<void> {
 }
 
 async function main(): Promise<number> {
+  if (UNKNOWN_SUITES.length > 0 || SUITES.size === 0) {
+    throw new Error(`FASTLLM_IT_SUITES=${process.env.FASTLLM_IT_SUITES ?? ''}: expected host, ui or host,ui (unknown: ${UNKNOWN_SUITES.join(', ') || 'none given'})`);
+  }
   const vsix = newestVsix();
   rmSync(RUN_DIR, { recursive: true, force: true });
   rmSync(ARTIFACTS, { recursive: true, force: true });
@@ -398,13 +415,9 @@ async function main(): Promise<number> {
   let failures = 0;
   if (SUITES.has('host')) failures += await runHostSuite(context, port, extensionDir, wsHost);
   if (SUITES.has('ui')) failures += await runUiSuite(context, port, wsUi, fake, extensions);
-  const leaks = filesWithKeys();
-  if (leaks.length > 0) {
-    log(`FAIL: a test API key was written to: ${leaks.join(', ')}`);
-    failures++;
-  } else {
-    log('no test API key in settings, workspaces, results, cache or logs');
-  }
+  const keys = searchForKeys(RUN_DIR, KEY_PREFIX, { filtered: !!process.env.FASTLLM_IT_GREP });
+  log(keys.message);
+  if (!keys.ok) failures++;
   return failures;
 }
 

@@ -37,6 +37,9 @@ export const USER_SETTINGS: Record<string, unknown> = {
   'window.restoreWindows': 'none',
   'chat.disableAIFeatures': true,
   'chat.commandCenter.enabled': false,
+  // Tests run many small files once: the question before a file's first run is tested on its own
+  // (ui/97-first-run), with this set back to true in its workspace.
+  'fastllm.confirm.firstRun': false,
 };
 
 /** Writes VS Code's user settings into `<userDataDir>/User/settings.json`. */

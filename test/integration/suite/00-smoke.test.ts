@@ -16,6 +16,8 @@ describe('smoke', () => {
   });
 
   it('registers every command it contributes', async () => {
+    // Activated here too: run alone (FASTLLM_IT_GREP), this test must not lean on the one above.
+    await extension().activate();
     const contributed = (extension().packageJSON as { contributes?: { commands?: { command: string }[] } }).contributes?.commands ?? [];
     assert.ok(contributed.length > 0, 'package.json contributes no commands');
     const registered = new Set(await vscode.commands.getCommands(true));

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { FakeServer } from '../../support/fakeServer';
 import { MAX_PAGE_SIZE, parseCachePageMessage, parseCachePageState, parseStatsPageMessage } from '../../../src/webview/protocol';
-import { parseCompareState } from '../../../src/webview/compareProtocol';
+import { MAX_GROUP, parseCompareState } from '../../../src/webview/compareProtocol';
 import { mediaRoot, pageHtml, webviewOptions } from '../../../src/vscode/panels/html';
 import { answerOf, api, readResults, useFakeServer, workspaceDir, wsFile } from './helpers';
 
@@ -19,16 +19,22 @@ import { answerOf, api, readResults, useFakeServer, workspaceDir, wsFile } from 
 const ROOT = path.resolve(__dirname, '../../../..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 
-/** The text of every FastLLM log file of this user-data folder (the launcher says where it is). */
+/**
+ * The text of every FastLLM log file of this user-data folder (the launcher says where it is).
+ * Throws when there is none, or none with the activation line: the checks that something is not
+ * in the log must not pass because there was no log to look at.
+ */
 function extensionLogs(): string {
   const settings = process.env.FASTLLM_IT_USER_SETTINGS;
-  if (!settings) return '';
+  if (!settings) throw new Error('FASTLLM_IT_USER_SETTINGS is not set: run the suite through a launcher in test/integration/launcher/');
   const logs = path.join(path.dirname(settings), '..', 'logs');
-  if (!existsSync(logs)) return '';
-  return readdirSync(logs, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && e.name === 'FastLLM.log')
-    .map((e) => readFileSync(path.join(e.parentPath, e.name), 'utf8'))
-    .join('\n');
+  const files = existsSync(logs)
+    ? readdirSync(logs, { withFileTypes: true, recursive: true }).filter((e) => e.isFile() && e.name === 'FastLLM.log').map((e) => path.join(e.parentPath, e.name))
+    : [];
+  if (files.length === 0) throw new Error(`no FastLLM.log under ${logs}`);
+  const text = files.map((f) => readFileSync(f, 'utf8')).join('\n');
+  if (!text.includes('FastLLM activated')) throw new Error(`no activation line in ${files.join(', ')}`);
+  return text;
 }
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; startedAt: number; endedAt: number }> {
@@ -191,7 +197,14 @@ describe('security: what the host accepts from a webview page', () => {
     assert.equal(parseCompareState({ fileA: '/w/a\0.jsonl', fileB: '/w/b.jsonl' }), undefined);
     assert.equal(parseCompareState({ fileA: 'x'.repeat(5000), fileB: '/w/b.jsonl' }), undefined);
     assert.equal(parseCompareState(['/w/a.jsonl', '/w/b.jsonl']), undefined);
-    assert.deepEqual(parseCompareState({ fileA: '/w/a.jsonl', fileB: '/w/b.jsonl', rows: [], apiKey: 'sk-x' }), { fileA: '/w/a.jsonl', fileB: '/w/b.jsonl' });
+    assert.deepEqual(parseCompareState({ fileA: '/w/a.jsonl', fileB: '/w/b.jsonl', rows: [], apiKey: 'sk-x' }), { fileA: '/w/a.jsonl', fileB: '/w/b.jsonl', group: ['/w/b.jsonl'] });
+    // A comparison of more than two files: only well-formed paths of the group are kept, at most MAX_GROUP.
+    const group = [{ file: '/w/b.jsonl' }, { file: 7 }, null, { file: '/w/c\0.jsonl' }, { file: '/w/c.jsonl', name: '<img>' }];
+    assert.deepEqual(parseCompareState({ fileA: '/w/a.jsonl', fileB: '/w/c.jsonl', group }), { fileA: '/w/a.jsonl', fileB: '/w/c.jsonl', group: ['/w/b.jsonl', '/w/c.jsonl'] });
+    const many = Array.from({ length: 50 }, (_, i) => ({ file: `/w/${i}.jsonl` }));
+    assert.equal(parseCompareState({ fileA: '/w/a.jsonl', fileB: '/w/0.jsonl', group: many })!.group.length, MAX_GROUP);
+    // A group that does not hold the B shown is not trusted: B alone.
+    assert.deepEqual(parseCompareState({ fileA: '/w/a.jsonl', fileB: '/w/b.jsonl', group: [{ file: '/w/x.jsonl' }] })!.group, ['/w/b.jsonl']);
   });
 
   it('pages get a strict CSP and load resources from dist/media only', () => {

@@ -23,7 +23,7 @@ function record(id: string, line: number, content: string | null, model: string)
   });
 }
 
-describe('Compare Two Results Files', () => {
+describe('Compare Results Files', () => {
   let a: vscode.Uri;
   let b: vscode.Uri;
   before(() => {

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import type { Frame } from 'playwright-core';
 import { ui } from './context.mjs';
 import { XSS } from './fixtures.mjs';
-import { EXTENSION_ID, readmeScreenshot, until, waitForBatch, workbench } from './helpers.mjs';
+import { EXTENSION_ID, probeFrames, readmeScreenshot, until, waitForBatch, workbench } from './helpers.mjs';
 
 async function total(frame: Frame): Promise<number> {
   return Number(await frame.locator('[data-testid="cache-total"]').getAttribute('data-value'));
@@ -51,14 +51,30 @@ describe('the Cache Browser', () => {
     assert.ok((await cache.locator('[data-testid="cache-row-preview"]').first().textContent())?.includes('<img src=x'));
     // No element was made from the markup, and its handler never ran, in any frame.
     assert.equal(await cache.locator('img').count(), 0);
-    for (const frame of page.frames()) {
-      const pwned = await frame.evaluate(() => document.body?.dataset.pwned).catch(() => undefined);
-      assert.equal(pwned, undefined, `script ran in ${frame.url()}`);
+    for (const probed of await probeFrames(page, [cache], () => document.body?.dataset.pwned ?? null)) {
+      assert.equal(probed.value, null, `script ran in ${probed.url}`);
     }
     assert.match(await cache.locator('[data-testid="cache-detail-hash"]').innerText(), /sha256/);
+    // Headed with the prompt (as text), beside the list and in view; the list has an answer column.
+    assert.equal(await cache.locator('[data-testid="cache-detail-title"]').textContent(), XSS);
+    assert.equal(await cache.locator('[data-testid="cache-row-answer"]').first().textContent(), `echo: ${XSS}`);
+    const list = await cache.locator('[data-testid="cache-rows"]').boundingBox();
+    const box = await detail.boundingBox();
+    assert.ok(list && box);
+    assert.ok(box.x >= list.x + list.width - 1, `the detail (x ${box.x}) is not beside the list (x ${list.x}, width ${list.width})`);
+    assert.ok(box.y < list.y + 100, `the detail starts at y ${box.y}, below the list's top (${list.y})`);
     // For the README: the full list with this entry open.
     await showAll();
     await readmeScreenshot('cache-browser', { tidy: true });
+  });
+
+  it('clears the detail when the search no longer lists its entry', async () => {
+    const { page } = ui();
+    const detail = cache.locator('[data-testid="cache-detail"]');
+    assert.ok(await detail.isVisible());
+    await cache.locator('[data-testid="cache-search"]').fill('rate limits');
+    await cache.locator('[data-testid="cache-search"]').press('Enter');
+    await until(page, async () => !(await detail.isVisible()), 'the detail to go');
   });
 
   async function showAll(): Promise<void> {
@@ -75,6 +91,12 @@ describe('the Cache Browser', () => {
     await cache.locator('[data-testid="cache-row"]').nth(3).locator('[data-testid="cache-row-delete"]').click();
     await until(page, async () => (await total(cache)) === before - 1, 'one entry fewer');
     assert.equal(await cache.locator(`[data-testid="cache-row"][data-key="${key}"]`).count(), 0);
+    // Undo puts it back, as it was.
+    await cache.locator('[data-testid="cache-undo-button"]').click();
+    await until(page, async () => (await total(cache)) === before, 'the entry back');
+    assert.equal(await cache.locator(`[data-testid="cache-row"][data-key="${key}"]`).count(), 1);
+    await cache.locator('[data-testid="cache-row"]').nth(3).locator('[data-testid="cache-row-delete"]').click();
+    await until(page, async () => (await total(cache)) === before - 1, 'one entry fewer again');
   });
 
   it('clears all entries after a confirmation', async () => {

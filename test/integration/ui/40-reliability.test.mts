@@ -8,9 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Dialog, Frame, Page } from 'playwright-core';
+import { WriterLock } from '../../../src/core/cache/writerLock';
+import { pendingFiles } from '../../../src/core/cache/sqliteJournal';
 import { ui } from './context.mjs';
 import { HOSTILE, HOSTILE_FILLER, HOSTILE_MARK, RELOAD_ROWS } from './fixtures.mjs';
-import { cacheFileOf, EXTENSION_ID, extensionLog, rawLines, reloadWindow, results, until, waitForBatch, workbench, type ResultLine } from './helpers.mjs';
+import { cacheFileOf, EXTENSION_ID, extensionLog, probeFrames, rawLines, reloadWindow, results, until, waitForBatch, workbench, type ResultLine } from './helpers.mjs';
 
 /** What an uninterrupted run and a resumed one must agree on (not ids, timing or `cached`). */
 function essence(r: ResultLine & { line?: number }) {
@@ -103,24 +105,42 @@ describe('reliability and security in the workbench', () => {
     await wb.runCommand('FastLLM: Open Cache Browser');
     await wb.webview('[data-testid="cache-rows"]');
 
-    // Injected: Developer: Reload Window once a third of the rows are written (latency 40 ms, concurrency 2).
+    // Injected: Developer: Reload Window once a third of the rows are written (latency 40 ms, concurrency 2),
+    // over the results of an earlier run, which a run replaces only once it has ended.
+    const resultsFile = path.join(ui().workspace, 'reload.results.jsonl');
+    const partialFile = path.join(ui().workspace, 'reload.results.partial.jsonl');
+    const previous = '{"custom_id":"line-1","from":"an earlier run"}\n';
+    writeFileSync(resultsFile, previous);
     fake.reset();
     fake.setBehavior({ latencyMs: 40 });
     await wb.openFile('reload.txt');
     await wb.runCommand('FastLLM: Run Batch from File…');
-    await until(page, () => rawLines('reload.results.jsonl').length > RELOAD_ROWS / 3, `${RELOAD_ROWS / 3} records`, 30_000);
+    await until(page, () => rawLines('reload.results.partial.jsonl').length > RELOAD_ROWS / 3, `${RELOAD_ROWS / 3} records`, 30_000);
     await reloadWindow(page);
-    // The old extension host is gone: nothing more reaches the server or the results file.
+    // The old extension host is gone: nothing more reaches the server or the partial file.
     const settled = async () => {
-      const before = [fake.count, readFileSync(path.join(ui().workspace, 'reload.results.jsonl'), 'utf8')] as const;
+      const before = [fake.count, readFileSync(partialFile, 'utf8')] as const;
       await page.waitForTimeout(700);
-      return fake.inFlight === 0 && fake.count === before[0] && readFileSync(path.join(ui().workspace, 'reload.results.jsonl'), 'utf8') === before[1];
+      return fake.inFlight === 0 && fake.count === before[0] && readFileSync(partialFile, 'utf8') === before[1];
     };
     await until(page, settled, 'the interrupted run to stop', 15_000);
+    // ... and the old extension host to be gone: while it lives (code-server may keep a closing
+    // host a while), it holds its cache journal's lock, and the answers it journaled but did not
+    // write are its own until it ends; the guarantee below is about a run whose process has ended.
+    const journalsFree = async () => {
+      for (const lockFile of pendingFiles(cacheFileOf()).filter((f) => f.endsWith('.lock'))) {
+        const lock = await WriterLock.acquire(lockFile).catch(() => undefined);
+        if (!lock) return false;
+        await lock.release();
+      }
+      return true;
+    };
+    await until(page, journalsFree, 'the old extension host to release its cache journal', 60_000);
     const sentBefore = new Set(fake.requests.map((r) => promptOf(r.body)));
+    assert.equal(readFileSync(resultsFile, 'utf8'), previous, 'the interrupted run left the previous results file whole');
 
-    // The interrupted run's results: whole lines only, rows 1..k in order, each as in the reference.
-    const text = readFileSync(path.join(ui().workspace, 'reload.results.jsonl'), 'utf8');
+    // The interrupted run's results, in its partial file: whole lines only, rows 1..k in order, each as in the reference.
+    const text = readFileSync(partialFile, 'utf8');
     assert.ok(text === '' || text.endsWith('\n'), 'the results file ends with a torn line');
     const prefix = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ResultLine & { line: number });
     assert.ok(prefix.length >= RELOAD_ROWS / 3 && prefix.length < RELOAD_ROWS, `${prefix.length} records before the reload`);
@@ -136,6 +156,7 @@ describe('reliability and security in the workbench', () => {
     await workbench().runCommand('FastLLM: Run Batch from File…');
     const final = await waitForBatch('reload.results.jsonl', RELOAD_ROWS);
     assert.deepEqual(final.map(essence), reference, 'the final results equal the uninterrupted run');
+    assert.equal(existsSync(partialFile), false, 'the finished run moved its partial file over the results file');
     for (const r of final.slice(0, answered.length)) assert.ok(r.cached, `${r.custom_id} was answered before the reload but not served from the cache`);
     const sentAgain = fake.requests.map((r) => promptOf(r.body));
     assert.equal(new Set(sentAgain).size, sentAgain.length, 'a prompt was sent twice in the rerun');
@@ -308,10 +329,8 @@ describe('reliability and security in the workbench', () => {
     it('runs nothing and creates no element from the content', async () => {
       const { page } = ui();
       assert.deepEqual(dialogs, [], 'a dialog opened');
-      for (const frame of page.frames()) {
-        const pwned = await frame.evaluate(() => (window as { __fastllmPwned?: unknown }).__fastllmPwned ?? document.body?.dataset.pwned).catch(() => undefined);
-        assert.equal(pwned, undefined, `a payload ran in ${frame.url()}`);
-      }
+      const probe = () => ((window as { __fastllmPwned?: unknown }).__fastllmPwned ?? document.body?.dataset.pwned ?? null) as unknown;
+      for (const probed of await probeFrames(page, [cache], probe)) assert.equal(probed.value, null, `a payload ran in ${probed.url}`);
       const tags = await cache.evaluate(() => [...new Set(Array.from(document.querySelectorAll('*')).map((e) => e.tagName.toLowerCase()))].sort());
       const page_ = ['style', 'html', 'head', 'meta', 'link', 'title', 'body', 'header', 'input', 'span', 'button', 'div', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'section', 'h2', 'h3', 'dl', 'dt', 'dd', 'pre', 'code', 'footer', 'script'];
       assert.deepEqual(tags.filter((t) => !page_.includes(t)), [], 'elements made from cached content');

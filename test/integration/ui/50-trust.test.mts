@@ -9,7 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { startFakeServer, type FakeServer } from '../../support/fakeServer';
 import { ui, type LaunchedWindow } from './context.mjs';
-import { EXTENSION_ID, extensionLog, until } from './helpers.mjs';
+import { extensionLog, extensionLogSoFar, until } from './helpers.mjs';
 import { Workbench } from './workbench.mjs';
 
 describe('workspace trust', () => {
@@ -38,6 +38,10 @@ describe('workspace trust', () => {
         'fastllm.organization': 'org-attacker',
         'fastllm.project': 'proj-attacker',
         'fastllm.results.location': '../exfil',
+        // Would switch off the question before a costly run, or make a model look free (issue 11 item 16).
+        'fastllm.confirm.rowThreshold': 0,
+        'fastllm.confirm.costThreshold': 0,
+        'fastllm.prices': { 'gpt-4o': { input: 0, output: 0 } },
         'fastllm.results.openWhenDone': true,
         // Not restricted: proves that the window reads this settings file at all.
         'fastllm.model': 'model-from-the-workspace',
@@ -54,19 +58,24 @@ describe('workspace trust', () => {
     this.timeout(90_000);
     assert.ok(win);
     const wb = new Workbench(win.page);
-    await wb.ready(EXTENSION_ID);
-    await until(win.page, () => extensionLog(win!.userData).includes('FastLLM activated'), 'the extension activated');
+    // Untrusted, its workspace settings are not read: FastLLM's status item waits for a first use.
+    await wb.ready();
+    await until(win.page, () => extensionLogSoFar(win!.userData).includes('FastLLM activated'), 'the extension activated', 60_000);
     // The extension saw an untrusted workspace and the user's base URL.
-    const activated = extensionLog(win.userData).split('\n').find((l) => l.includes('FastLLM activated')) ?? '';
+    const activated = extensionLog(win.userData).split('\n').find((l) => l.includes('FastLLM activated'));
+    assert.ok(activated, 'the activation line');
     assert.match(activated, /"trusted":false/);
     assert.ok(activated.includes(`"baseUrl":"${legit.url}"`), activated);
     assert.doesNotMatch(activated, /attacker|x-exfiltrate/);
+    // The thresholds and prices are the user's (here the defaults), not the workspace's.
+    assert.ok(activated.includes('"confirm":{"rows":1000,"cost":1,"firstRun":false}'), activated);
+    assert.ok(activated.includes('"prices":[]'), activated);
 
     await wb.openFile('prompts.jsonl');
     await wb.runCommand('FastLLM: Run Batch from File…');
     const out = path.join(win.workspace, 'prompts.results.jsonl');
     await until(win.page, () => existsSync(out) && legit.count >= 4 && legit.inFlight === 0, 'the run', 30_000);
-    await wb.activeTab('prompts.results.jsonl').waitFor({ timeout: 20_000 });
+    await wb.tab('prompts.results.jsonl').first().waitFor({ timeout: 20_000 });
 
     assert.equal(attacker.count, 0, `the attacker's server got ${attacker.count} requests`);
     assert.equal(legit.countByPath['/v1/chat/completions'], 4);

@@ -1,13 +1,15 @@
 import * as assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Frame } from 'playwright-core';
+import type { Frame, Page } from 'playwright-core';
 import { ui } from './context.mjs';
 import { XSS } from './fixtures.mjs';
-import { EXTENSION_ID, extensionLog, readmeScreenshot, reloadWindow, until, workbench } from './helpers.mjs';
+import { EXTENSION_ID, extensionLog, probeFrames, readmeScreenshot, reloadWindow, until, workbench } from './helpers.mjs';
 
 const FILE_A = 'answers-v1.results.jsonl';
 const FILE_B = 'answers-v2.results.jsonl';
+/** A third run for the three-file comparison: v1's answers, but q1 and q8 reworded. */
+const FILE_C = 'answers-v3.results.jsonl';
 
 const QUESTIONS = [
   'What is a token?',
@@ -51,13 +53,20 @@ function writeFixtures(workspace: string): void {
   v2.push(record(8, XSS, 'gpt-4o', [12, 12]));
   writeFileSync(path.join(workspace, FILE_A), v1.join('\n') + '\n');
   writeFileSync(path.join(workspace, FILE_B), v2.join('\n') + '\n');
+  const v3 = QUESTIONS.map((q, i) => record(i, i === 0 || i === 7 ? `Reworded answer ${i + 1}.` : i === 2 ? null : `${q.replace(/\?$/, '')}: answer ${i + 1}.`, 'o3-mini', [400, 100]));
+  writeFileSync(path.join(workspace, FILE_C), v3.join('\n') + '\n');
+}
+
+/** The Explorer row of a file at the workspace root. */
+function explorerRow(page: Page, name: string) {
+  return page.locator('.explorer-folders-view .monaco-list-row', { has: page.locator('.label-name', { hasText: name }) }).first();
 }
 
 async function count(frame: Frame, key: string): Promise<number> {
   return Number(await frame.locator(`[data-testid="compare-count-${key}"]`).getAttribute('data-value'));
 }
 
-describe('Compare Two Results Files', () => {
+describe('Compare Results Files', () => {
   let view: Frame;
 
   before(async () => {
@@ -68,7 +77,7 @@ describe('Compare Two Results Files', () => {
   it('picks two files, shows the counts, the totals per side and the differing rows', async () => {
     const { page } = ui();
     const wb = workbench();
-    await wb.runCommand('FastLLM: Compare Two Results Files…');
+    await wb.runCommand('FastLLM: Compare Results Files…');
     await wb.pick(FILE_A);
     await wb.pick(FILE_B);
     view = await wb.webview('[data-testid="compare-root"]');
@@ -85,9 +94,8 @@ describe('Compare Two Results Files', () => {
     // An answer with markup is shown as text and runs nothing.
     assert.ok((await view.locator('[data-testid="compare-row"][data-kind="onlyB"] [data-testid="compare-row-b"]').innerText()).includes('<img src=x'));
     assert.equal(await view.locator('img').count(), 0);
-    for (const frame of page.frames()) {
-      const pwned = await frame.evaluate(() => document.body?.dataset.pwned).catch(() => undefined);
-      assert.equal(pwned, undefined, `script ran in ${frame.url()}`);
+    for (const probed of await probeFrames(page, [view], () => document.body?.dataset.pwned ?? null)) {
+      assert.equal(probed.value, null, `script ran in ${probed.url}`);
     }
     await readmeScreenshot('compare-view', { tidy: true });
   });
@@ -123,5 +131,51 @@ describe('Compare Two Results Files', () => {
     await diff.waitFor({ state: 'visible', timeout: 20_000 });
     assert.ok((await diff.innerText()).replace(/\u00a0/g, ' ').includes('Why batch requests: answer 7.'), "A's answer in the diff");
     await workbench().tab(`q7: ${FILE_A} ↔ ${FILE_B}`).waitFor();
+  });
+
+  it('three files selected in the Explorer: A against each of the others, switched on the page', async function () {
+    this.timeout(90_000);
+    const { page } = ui();
+    const wb = workbench();
+    await page.keyboard.press('Control+Shift+E');
+    await page.locator('.explorer-folders-view').waitFor();
+    // A, then Shift+Down twice: v1, v2 and v3 sit next to each other. Clicking A opens it in an
+    // editor; that settles first, since a focus change would drop keys and close the menu.
+    await explorerRow(page, FILE_A).click();
+    await page.waitForTimeout(1000);
+    await explorerRow(page, FILE_A).click();
+    await page.keyboard.press('Shift+ArrowDown');
+    await page.keyboard.press('Shift+ArrowDown');
+    const selected = page.locator('.explorer-folders-view .monaco-list-row.selected .label-name');
+    await until(page, async () => (await selected.allInnerTexts()).join(' ') === [FILE_A, FILE_B, FILE_C].join(' '), 'the three files selected');
+    const menu = page.locator('.context-view .monaco-menu');
+    await until(page, async () => {
+      if (!(await menu.isVisible())) {
+        await explorerRow(page, FILE_A).click({ button: 'right' });
+        await menu.waitFor({ state: 'visible', timeout: 5000 });
+      }
+      const item = menu.locator('.action-label', { hasText: 'Compare Results Files…' }).first();
+      await item.hover();
+      await item.click({ timeout: 5000 });
+      await menu.waitFor({ state: 'hidden', timeout: 3000 }).catch(() => undefined);
+      return !(await menu.isVisible());
+    }, 'the context menu command run');
+    const panel = await wb.webview('[data-testid="compare-root"]');
+    const title = () => panel.locator('[data-testid="compare-title"]').innerText();
+    const buttons = panel.locator('[data-testid="compare-group"] [data-testid="compare-with"]');
+    // The panel showed A against B before (the tests above): wait for the three-file view.
+    await until(page, async () => (await buttons.count()) === 2, 'the files compared with A, as buttons');
+    assert.ok((await title()).includes(`A: ${FILE_A}`) && (await title()).includes(`B: ${FILE_B}`), await title());
+    assert.deepEqual(await buttons.allInnerTexts(), [FILE_B, FILE_C]);
+    assert.equal(await buttons.nth(0).getAttribute('aria-pressed'), 'true');
+    await until(page, async () => (await count(panel, 'differ')) === 2, "B's counts");
+    // Switch B to the third file: v3 differs from v1 in q1 and q8 only (q3 failed in both).
+    await buttons.nth(1).click();
+    await until(page, async () => (await title()).includes(`B: ${FILE_C}`), 'A against C');
+    await until(page, async () => (await count(panel, 'differ')) === 2 && (await count(panel, 'onlyB')) === 0, "C's counts");
+    assert.deepEqual(await panel.locator('[data-testid="compare-row-id"]').allInnerTexts(), ['q1', 'q8']);
+    assert.equal(await count(panel, 'same'), 5);
+    assert.equal(await buttons.nth(1).getAttribute('aria-pressed'), 'true');
+    assert.equal(await panel.locator('[data-testid="compare-b-models"]').innerText(), 'o3-mini');
   });
 });

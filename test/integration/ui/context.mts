@@ -36,6 +36,11 @@ export interface WindowOptions {
   workspaceSettings?: Record<string, unknown>;
   /** Start code-server without `--disable-workspace-trust`. @default false */
   workspaceTrust?: boolean;
+  /**
+   * Environment variables over the launcher's (undefined removes one), e.g.
+   * `{ OPENAI_API_KEY: undefined }` for a user with no key in the environment. @default {}
+   */
+  env?: Record<string, string | undefined>;
 }
 
 export interface LaunchedWindow {

@@ -25,6 +25,55 @@ export function writeUiFixtures(workspace: string): void {
   writeFileSync(path.join(workspace, 'topics.txt'), Array.from({ length: TOPIC_ROWS }, (_, i) => topicPrompt(i)).join('\n') + '\n');
   writeFileSync(path.join(workspace, 'xss.txt'), `${XSS}\n`);
   writeReliabilityFixtures(workspace);
+  writeFirstDayFixtures(workspace);
+  writeFileSync(path.join(workspace, REVIEW_INPUT), REVIEW_PROMPTS.join('\n') + '\n');
+  writeStatsFixtures(workspace);
+}
+
+/** A marker in the prompts that the Token Stats test's fake answers with one 429 (retry-after 1 s) first. */
+export const STATS_THROTTLE = 'THROTTLE-ONCE';
+/** The Token Stats tests' inputs (issue 12 item 3): a two-model JSONL run with 429s, and a .txt for Run on Several Models. */
+export const STATS_INPUT = 'stats-run.jsonl';
+export const STATS_MODELS_INPUT = 'stats-models.txt';
+export const STATS_MODELS = ['gpt-4o', 'gpt-4o-mini'];
+export const STATS_ROWS = Array.from({ length: 12 }, (_, i) => ({
+  custom_id: `s${i + 1}`,
+  prompt: `Stats row ${i + 1}: one sentence about ${TOPICS[i % TOPICS.length]}${i % 4 === 1 ? ` ${STATS_THROTTLE}` : ''}.`,
+  model: STATS_MODELS[i % 2]!,
+  max_tokens: 400,
+}));
+export const STATS_MODELS_ROWS = 6;
+
+export function writeStatsFixtures(workspace: string): void {
+  writeFileSync(path.join(workspace, STATS_INPUT), STATS_ROWS.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const prompts = Array.from({ length: STATS_MODELS_ROWS }, (_, i) => `Models row ${i + 1}: a word about ${TOPICS[i % TOPICS.length]}.`);
+  writeFileSync(path.join(workspace, STATS_MODELS_INPUT), prompts.join('\n') + '\n');
+}
+
+/** The input of the Results view tests (issue 12); rows holding {@link REVIEW_FAIL} are refused by the fake there. */
+export const REVIEW_INPUT = 'review.txt';
+export const REVIEW_FAIL = 'FAIL-ME';
+export const REVIEW_PROMPTS = [
+  'Name one use of a cache.',
+  `Row two ${REVIEW_FAIL}: this one is refused.`,
+  'What is a token?',
+  XSS,
+  'Why batch requests?',
+  `Row six ${REVIEW_FAIL}: refused as well.`,
+  'What does a 429 mean?',
+  'One word for speed.',
+];
+
+/** Rows of typing.txt: a run long enough to type into another editor while it goes. */
+export const TYPING_ROWS = 24;
+/** Rows of cancel.txt: a run to cancel part way (issue 16 item 2). */
+export const CANCEL_ROWS = 200;
+
+/** Inputs of the first-day tests (issue 16), each run only by them, so none is answered from the cache. */
+export function writeFirstDayFixtures(workspace: string): void {
+  const rows = (n: number, what: string) => Array.from({ length: n }, (_, i) => `${what} ${i + 1}: one line about ${TOPICS[i % TOPICS.length]}.`).join('\n') + '\n';
+  writeFileSync(path.join(workspace, 'typing.txt'), rows(TYPING_ROWS, 'Typing row'));
+  writeFileSync(path.join(workspace, 'cancel.txt'), rows(CANCEL_ROWS, 'Cancel row'));
 }
 
 /** Rows of reload.txt (and of reload-ref.txt, the same prompts): a batch to interrupt. */

@@ -1,9 +1,9 @@
 /** Helpers shared by the UI tests: files in the workspace, results, the extension's status item. */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Locator, Page } from 'playwright-core';
+import type { Frame, Locator, Page } from 'playwright-core';
 import { ui } from './context.mjs';
-import { Workbench } from './workbench.mjs';
+import { lastCommandAt, Workbench } from './workbench.mjs';
 
 export const EXTENSION_ID = 'fastllm.fastllm-vscode';
 
@@ -59,14 +59,31 @@ export async function until<T>(page: Page, probe: () => Promise<T> | T, what: st
 }
 
 /**
- * Waits until a batch run wrote `rows` records to `resultsName`, the status item stopped spinning
- * and (fastllm.results.openWhenDone is on) the results file became the active editor: after that
- * nothing the run does can take the focus from the next step.
+ * True when the extension logged the end of a run (`Batch done|cancelled|stopped: … → …/<resultsName>`)
+ * at or after `since` (epoch ms). Log lines start with their local time, to the millisecond.
+ */
+export function batchEndedSince(resultsName: string, since: number, userData = ui().userData): boolean {
+  const pattern = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}\.\d{3}) \[\w+\] Batch (?:done|cancelled|stopped): .* → (.*)$/;
+  return extensionLog(userData)
+    .split('\n')
+    .some((line) => {
+      const m = pattern.exec(line);
+      return !!m && path.basename(m[3]!.trim()) === resultsName && new Date(`${m[1]}T${m[2]}`).getTime() >= since;
+    });
+}
+
+/**
+ * Waits until the batch run started by the last palette command ended (its end is in the log),
+ * wrote `rows` records to `resultsName`, the status item stopped spinning and (with
+ * fastllm.results.openWhenDone) the results file got its tab, behind the active editor: after that
+ * the run does nothing more to the workbench.
  */
 export async function waitForBatch(resultsName: string, rows: number, timeout = 30_000): Promise<ResultLine[]> {
   const page = ui().page;
+  const since = lastCommandAt();
+  await until(page, () => batchEndedSince(resultsName, since), `the end of the run that writes ${resultsName}`, timeout);
   await until(page, async () => results(resultsName).length === rows && !(await statusSpinning()), `${rows} records in ${resultsName}`, timeout);
-  await workbench().activeTab(resultsName).waitFor({ timeout });
+  await workbench().tab(resultsName).first().waitFor({ timeout });
   return results(resultsName);
 }
 
@@ -99,24 +116,64 @@ export async function figure(frame: { locator(s: string): Locator }, testid: str
   return Number(value);
 }
 
-/**
- * The text of the extension's log files (`FastLLM.log`, one per extension host) under a user-data
- * folder, oldest first.
- */
-export function extensionLog(userData = ui().userData): string {
+/** The extension's log files (`FastLLM.log`, one per extension host) under a user-data folder, oldest first. */
+function extensionLogFiles(userData: string): string[] {
   const logs = path.join(userData, 'logs');
-  if (!existsSync(logs)) return '';
+  if (!existsSync(logs)) return [];
   return readdirSync(logs, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && e.name === 'FastLLM.log')
     .map((e) => path.join(e.parentPath, e.name))
-    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs)
-    .map((f) => readFileSync(f, 'utf8'))
-    .join('\n');
+    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+}
+
+/**
+ * The text of the extension's log files under a user-data folder, oldest first. Throws when there
+ * is no log, or when no log has the activation line: a check that something is *not* in the log
+ * must never pass because there was no log to look at.
+ */
+export function extensionLog(userData = ui().userData): string {
+  const files = extensionLogFiles(userData);
+  if (files.length === 0) throw new Error(`no FastLLM.log under ${path.join(userData, 'logs')}: the extension never logged anything`);
+  const text = files.map((f) => readFileSync(f, 'utf8')).join('\n');
+  if (!text.includes('FastLLM activated')) throw new Error(`the FastLLM logs under ${userData} have no activation line: ${files.join(', ')}`);
+  return text;
+}
+
+/**
+ * The log as written so far, '' while there is none yet: only for waiting until a line appears
+ * (`until(page, () => extensionLogSoFar().includes(…))`), where an empty log can only time out.
+ */
+export function extensionLogSoFar(userData = ui().userData): string {
+  return extensionLogFiles(userData).map((f) => readFileSync(f, 'utf8')).join('\n');
+}
+
+/**
+ * Runs `probe` in every frame of the page and returns what each one gave, by frame URL. A frame
+ * that goes away while probed is skipped; any other error fails. The frames in `mustProbe` (the
+ * webview that holds the hostile content) must have been probed: a check that no payload ran
+ * must not pass because there was no frame to look in.
+ */
+export async function probeFrames<T>(page: Page, mustProbe: Frame[], probe: () => T): Promise<{ url: string; value: T }[]> {
+  const out: { url: string; value: T; frame: Frame }[] = [];
+  for (const frame of page.frames()) {
+    try {
+      out.push({ url: frame.url(), value: await frame.evaluate(probe), frame });
+    } catch (e) {
+      if (frame.isDetached() || /detached|destroyed|navigat/i.test((e as Error).message)) continue;
+      throw e;
+    }
+  }
+  for (const f of mustProbe) {
+    if (!out.some((p) => p.frame === f)) throw new Error(`the frame ${f.url()} was not probed (of ${page.frames().length} frames)`);
+  }
+  return out.map(({ url, value }) => ({ url, value }));
 }
 
 /**
  * The extension's cache file for a workspace: `<workspaceStorage>/<id>/fastllm.fastllm-vscode/
- * fastllm-cache.sqlite`, where code-server's `meta.json` names the folder.
+ * fastllm-cache.sqlite`. The extension host writes a `meta.json` naming the workspace when it
+ * creates `<id>/`; but when the workbench created that folder first (a race CI lost once), there
+ * is none, and the path the extension logged when it opened the cache ("Cache: <file>") says it.
  */
 export function cacheFileOf(workspace = ui().workspace, userData = ui().userData): string {
   const storage = path.join(userData, 'User', 'workspaceStorage');
@@ -126,7 +183,11 @@ export function cacheFileOf(workspace = ui().workspace, userData = ui().userData
       return path.join(storage, id, EXTENSION_ID, 'fastllm-cache.sqlite');
     }
   }
-  throw new Error(`no workspace storage for ${workspace} under ${storage}`);
+  // The host suite shares this user-data folder with its own workspace, and logs first (the logs
+  // are read oldest first): the UI window's cache is the last one logged.
+  const logged = [...extensionLog(userData).matchAll(/Cache: (.+fastllm-cache\.sqlite)\s*$/gm)].map((m) => m[1]!).filter((f) => f.startsWith(storage + path.sep));
+  if (logged.length > 0) return logged[logged.length - 1]!;
+  throw new Error(`no workspace storage for ${workspace} under ${storage} (no meta.json names it, and the log names no cache file under it)`);
 }
 
 /** The lines of a workspace file as written so far (the last one may be partial), or []. */
@@ -143,4 +204,23 @@ export async function reloadWindow(page: Page): Promise<void> {
   await workbench().runCommand('Developer: Reload Window').catch(() => undefined);
   await navigated;
   await workbench().ready(EXTENSION_ID);
+}
+
+/**
+ * Changes the workspace's settings file (a key set to undefined is removed) and waits until the
+ * extension has read the change: its "Settings changed" log line holds `seen`.
+ */
+export async function setWorkspaceSettings(patch: Record<string, unknown>, seen: string, page: Page = ui().page, workspace = ui().workspace, userData = ui().userData): Promise<void> {
+  const file = path.join(workspace, '.vscode', 'settings.json');
+  const settings = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) delete settings[k];
+    else settings[k] = v;
+  }
+  const before = extensionLog(userData).split('Settings changed').length;
+  writeFileSync(file, JSON.stringify(settings, null, 2));
+  await until(page, () => {
+    const log = extensionLog(userData);
+    return log.split('Settings changed').length > before && log.slice(log.lastIndexOf('Settings changed')).includes(seen);
+  }, `the extension to read ${seen}`);
 }

@@ -4,6 +4,13 @@
  */
 import type { Frame, Locator, Page } from 'playwright-core';
 
+/** When the last palette command was run (epoch ms), in any window: what a run's end is waited for after. */
+let lastCommand = 0;
+
+export function lastCommandAt(): number {
+  return lastCommand;
+}
+
 export class Workbench {
   constructor(readonly page: Page) {}
 
@@ -23,6 +30,7 @@ export class Workbench {
     const input = this.page.locator('.quick-input-widget input');
     const row = this.page.locator(`.quick-input-list .monaco-list-row[aria-label^="${cssString(title)}"]`).first();
     const deadline = Date.now() + timeout;
+    lastCommand = Date.now();
     for (;;) {
       await this.page.keyboard.press('F1');
       try {
@@ -92,9 +100,10 @@ export class Workbench {
   /**
    * Opens a file of the workspace root by clicking it in the Explorer, and waits until its editor
    * is the active one. (Quick Open is less reliable here: its file list can be stale for files
-   * written during the run, and Ctrl+P may land in a focused webview.)
+   * written during the run, and Ctrl+P may land in a focused webview.) With `view`, waits for the
+   * tab only: a `*.results.jsonl` opens in the Results view (a custom editor), not a text editor.
    */
-  async openFile(name: string): Promise<void> {
+  async openFile(name: string, options: { view?: boolean } = {}): Promise<void> {
     const explorer = this.page.locator('.explorer-folders-view');
     if (!(await explorer.isVisible())) await this.page.keyboard.press('Control+Shift+E');
     const row = explorer.locator('.monaco-list-row', { has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(name)}$`) }) });
@@ -107,6 +116,7 @@ export class Workbench {
     }
     await row.first().click();
     await this.activeTab(name).waitFor({ timeout: 20_000 });
+    if (options.view) return;
     await this.page.locator('.editor-group-container.active .editor-instance .monaco-editor .view-lines').first().waitFor();
   }
 
