@@ -73,7 +73,12 @@ describe('the Get Started walkthrough', () => {
     await step.locator('a, .monaco-button', { hasText: 'New Prompt File' }).first().click();
     // The step completes on onCommand:fastllm.newPromptFile: the button ran the command.
     await done.waitFor({ timeout: 15_000 });
+    // The command asks for the sample's format: its quick pick is the proof it ran to the end of
+    // its first step. Dismissed once it shows (an Escape sent before it shows leaves it open).
+    const formatPick = page.locator('.quick-input-widget', { hasText: 'New Prompt File' });
+    await formatPick.waitFor({ state: 'visible', timeout: 15_000 });
     await page.keyboard.press('Escape');
+    await formatPick.waitFor({ state: 'hidden', timeout: 15_000 });
   });
 });
 

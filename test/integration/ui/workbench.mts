@@ -35,7 +35,9 @@ export class Workbench {
       await this.page.keyboard.press('F1');
       try {
         await input.waitFor({ state: 'visible', timeout: 3000 });
-        await input.fill(`>${title}`);
+        // Short timeouts: the palette can close under us (focus moved), and then the loop below
+        // opens it again, which Playwright's default 30 s wait on a hidden input never does.
+        await input.fill(`>${title}`, { timeout: 3000 });
         await row.click({ timeout: 3000 });
         break;
       } catch (e) {
