@@ -200,6 +200,49 @@ describe('a first day with FastLLM (issue 16)', () => {
       await setWorkspaceSettings({ 'fastllm.selection.output': undefined }, '"output":"beside"');
     }
   });
+
+  it("Run on Selection's notification has a Cancel button: it stops the request, the file keeps its text, and a warning says cancelled", async () => {
+    const { page, fake, workspace } = ui();
+    const wb = workbench();
+    // A prompt of its own: a question an earlier test asked would come from the cache, with no
+    // request to cancel.
+    const file = path.join(workspace, 'cancel-selection.md');
+    const original = `# Cancel me\n\nName the ${Date.now()}th prime, slowly.\n`;
+    writeFileSync(file, original);
+    await setWorkspaceSettings({ 'fastllm.selection.output': 'replace' }, '"output":"replace"');
+    fake.reset();
+    fake.setBehavior({ latencyMs: 20_000 });
+    try {
+      await wb.runCommand('Notifications: Clear All Notifications');
+      await wb.runCommand('View: Close All Editors');
+      await wb.openFile('cancel-selection.md');
+      await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+      await page.keyboard.press('Control+Home');
+      for (let i = 0; i < 2; i++) await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('Home');
+      await page.keyboard.press('Shift+End');
+      await wb.runCommand('FastLLM: Run on Selection');
+      await until(page, () => fake.inFlight === 1, 'the request at the server');
+      const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'FastLLM: answering the selection' });
+      await toast.waitFor({ state: 'visible', timeout: 15_000 });
+      await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
+      // The client hangs up long before the server's 20 s answer: the request was stopped.
+      await until(page, () => fake.inFlight === 0, 'the request to be abandoned', 10_000);
+      assert.equal(fake.countByPath['/v1/chat/completions'], 1, 'Cancel was followed by a retry');
+      await until(page, async () => (await wb.notifications()).some((t) => /1 of 1 prompts cancelled/.test(t)), 'the warning that says cancelled', 10_000);
+      await toast.waitFor({ state: 'hidden', timeout: 10_000 });
+      // Nothing written into the file: not the answer, not an error.
+      assert.doesNotMatch((await wb.tab('cancel-selection.md').getAttribute('class')) ?? '', /\bdirty\b/, 'the editor was changed');
+      const shown = await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().innerText();
+      assert.match(shown.replace(/\u00a0/g, ' '), /Name the \d+th prime, slowly\./);
+      assert.doesNotMatch(shown, /echo:|cancelled/);
+      assert.equal(readFileSync(file, 'utf8'), original);
+    } finally {
+      fake.setBehavior({ latencyMs: 0 });
+      await setWorkspaceSettings({ 'fastllm.selection.output': undefined }, '"output":"beside"');
+      await wb.runCommand('View: Close All Editors');
+    }
+  });
 });
 
 describe('a loopback server that wants a key (issue 16 item 3)', () => {
