@@ -49,7 +49,14 @@ export class Workbench {
         await this.page.waitForTimeout(300);
       }
     }
-    await input.waitFor({ state: 'hidden' }).catch(() => undefined);
+    // The palette goes: hidden, or taken over by a quick pick the command opens at once (VS Code's
+    // own, e.g. Open Walkthrough…), which clears our text. Waiting for "hidden" alone cost 30 s there.
+    const gone = Date.now() + 30_000;
+    while (Date.now() < gone) {
+      if (!(await input.isVisible())) break;
+      if ((await input.inputValue().catch(() => '')) !== `>${title}`) break;
+      await this.page.waitForTimeout(50);
+    }
   }
 
   /** The visible quick input (palette, quick pick or input box). */
@@ -116,8 +123,18 @@ export class Workbench {
       await this.runCommand('File: Refresh Explorer');
       await row.first().waitFor({ state: 'visible', timeout: 15_000 });
     }
-    await row.first().click();
-    await this.activeTab(name).waitFor({ timeout: 20_000 });
+    // The Explorer's rows can move under the click: a file above removed or added as the watcher
+    // reports it (a test's clean-up just before) opens the row below or above. Then click again.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      await row.first().click();
+      try {
+        await this.activeTab(name).waitFor({ timeout: 3000 });
+        break;
+      } catch (e) {
+        if (Date.now() > deadline) throw e;
+      }
+    }
     if (options.view) return;
     await this.page.locator('.editor-group-container.active .editor-instance .monaco-editor .view-lines').first().waitFor();
   }
