@@ -3,27 +3,18 @@
  * fake Batch API (built by `npm run build` before the unit tests).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ResultRecord } from '../../src/core/types';
+import { CLI, runCli, type CliResult } from '../support/cli';
 import { startFakeBatchApi, type FakeBatchApi } from '../support/fakeBatchApi';
 
-const CLI = resolve(__dirname, '../../dist/cli.js');
 const KEY = 'sk-test-batch-cli-0123456789abcdef';
 
-function fastllm(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, OPENAI_API_KEY: KEY, OPENAI_BASE_URL: undefined } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
+function fastllm(args: string[], cwd: string): Promise<CliResult> {
+  return runCli(args, cwd, { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: undefined });
 }
 
 const readRecords = (path: string): ResultRecord[] =>

@@ -3,36 +3,18 @@
  * `npm test` before the unit tests), in a child process, against the loopback fake server.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ResultRecord } from '../../src/core/types';
+import { CLI, runCli, type CliResult } from '../support/cli';
 import { startFakeServer, type FakeServer } from '../support/fakeServer';
 
-const CLI = resolve(__dirname, '../../dist/cli.js');
 const KEY = 'sk-test-cli-0123456789abcdef';
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function fastllm(args: string[], opts: { cwd: string; env?: Record<string, string | undefined> }): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: opts.cwd,
-      env: { ...process.env, OPENAI_API_KEY: KEY, OPENAI_BASE_URL: undefined, ...opts.env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
+  return runCli(args, opts.cwd, { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: undefined, ...opts.env });
 }
 
 const readRecords = (path: string): ResultRecord[] =>

@@ -1,24 +1,11 @@
 /** `fastllm compare` as users run it: the bundled dist/cli.js in a child process. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
+import { CLI, runCli as fastllm } from '../support/cli';
 
-const CLI = resolve(__dirname, '../../dist/cli.js');
-
-function fastllm(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
 
 const record = (id: string, line: number, content: string | null, model = 'gpt-4o-mini') =>
   JSON.stringify({

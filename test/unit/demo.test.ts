@@ -4,16 +4,15 @@
  * runs the sample batch, then reruns it from the cache with 0 calls, without the user's key.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { DEMO_LABEL, demoAnswer, startDemoServer } from '../../src/core/demo/server';
 import { OpenAIProvider } from '../../src/core/providers/openai';
+import { CLI, runCli } from '../support/cli';
 import type { LLMRequest } from '../../src/core/types';
 
-const CLI = resolve(__dirname, '../../dist/cli.js');
 const SAMPLE = resolve(__dirname, '../../media/samples/demo-prompts.txt');
 
 const chat = (content: string) => ({ kind: 'chat', body: { model: 'any-model', messages: [{ role: 'user', content }] } }) as LLMRequest & { kind: 'chat' };
@@ -53,19 +52,7 @@ describe('fastllm demo', () => {
     assert.ok(existsSync(CLI), `${CLI} is missing: run \`npm run build\` first (npm test does)`);
     const cwd = mkdtempSync(join(tmpdir(), 'fastllm-demo-'));
     const userKey = 'sk-user-real-key-0123456789abcdefghij';
-    const run = () =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
-        const child = spawn(process.execPath, [CLI, 'demo', '--max-latency-ms', '20'], {
-          cwd,
-          env: { ...process.env, OPENAI_API_KEY: userKey, OPENAI_BASE_URL: 'https://api.openai.com/v1' },
-        });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d: Buffer) => (stdout += d));
-        child.stderr.on('data', (d: Buffer) => (stderr += d));
-        child.on('error', fail);
-        child.on('close', (code) => done({ code, stdout, stderr }));
-      });
+    const run = () => runCli(['demo', '--max-latency-ms', '20'], cwd, { OPENAI_API_KEY: userKey, OPENAI_BASE_URL: 'https://api.openai.com/v1' });
     const prompts = readFileSync(SAMPLE, 'utf8').split('\n').filter((l) => l.trim());
     const first = await run();
     assert.equal(first.code, 0, first.stderr);
