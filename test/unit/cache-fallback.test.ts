@@ -5,48 +5,29 @@
  * made unloadable by test/support/noSqlite.cjs, as Node fails on a missing or foreign binary.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { InMemoryCache } from '../../src/core/cache/memory';
 import { openCache } from '../../src/core/cache/open';
 import { SqliteUnavailableError } from '../../src/core/cache/sqliteDriver';
 import { entry, key } from '../support/cacheContract';
+import { CLI, runProcess, type CliResult } from '../support/cli';
 import { startFakeServer, type FakeServer } from '../support/fakeServer';
 import { NO_SQLITE, nodeSqliteSkip, nodeWithSqlite } from '../support/nodeSqlite';
 
-const CLI = resolve(__dirname, '../../dist/cli.js');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const blocker = require('../support/noSqlite.cjs') as { block(options?: { nodeSqlite?: boolean }): void; unblock(): void };
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** dist/cli.js under `node`, with sqlite3 unloadable when `blockSqlite3`, and node:sqlite too when `blockNodeSqlite`. */
-function fastllm(node: string, args: string[], cwd: string, block: { sqlite3: boolean; nodeSqlite: boolean }): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(node, [...(block.sqlite3 ? ['--require', NO_SQLITE] : []), CLI, ...args], {
-      cwd,
-      env: {
-        ...process.env,
-        OPENAI_API_KEY: 'sk-test-fallback',
-        OPENAI_BASE_URL: undefined,
-        NODE_OPTIONS: '',
-        FASTLLM_TEST_BLOCK_SQLITE3: block.sqlite3 ? '1' : '0',
-        FASTLLM_TEST_NO_NODE_SQLITE: block.nodeSqlite ? '1' : '0',
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
+function fastllm(node: string, args: string[], cwd: string, block: { sqlite3: boolean; nodeSqlite: boolean }): Promise<CliResult> {
+  return runProcess(node, [...(block.sqlite3 ? ['--require', NO_SQLITE] : []), CLI, ...args], cwd, {
+    OPENAI_API_KEY: 'sk-test-fallback',
+    OPENAI_BASE_URL: undefined,
+    NODE_OPTIONS: '',
+    FASTLLM_TEST_BLOCK_SQLITE3: block.sqlite3 ? '1' : '0',
+    FASTLLM_TEST_NO_NODE_SQLITE: block.nodeSqlite ? '1' : '0',
   });
 }
 

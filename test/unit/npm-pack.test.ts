@@ -9,27 +9,20 @@
  * There the installed fastllm must still run, with the cache in memory and one line saying so.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { runProcess, type CliResult } from '../support/cli';
 import { startFakeServer, type FakeServer } from '../support/fakeServer';
 
 const ROOT = resolve(__dirname, '../..');
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-function run(cmd: string, args: string[], cwd: string, env: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, OPENAI_BASE_URL: undefined, ...env }, shell: process.platform === 'win32' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
+function run(cmd: string, args: string[], cwd: string, env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  return runProcess(cmd, args, cwd, { OPENAI_BASE_URL: undefined, ...env }, process.platform === 'win32');
 }
 
 describe('fastllm as an npm package', { timeout: 180_000 }, () => {
