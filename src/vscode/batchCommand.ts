@@ -86,10 +86,7 @@ export class BatchCommand {
     const opts: BatchCommandOptions = options && typeof options === 'object' && !Array.isArray(options) ? options : {};
     const input = await pickInputFile(uri);
     if (!input) return undefined;
-    if (this.runs.batchRunning) {
-      void vscode.window.showWarningMessage('FastLLM: a batch is already running. Cancel it first, or wait for it to finish.');
-      return undefined;
-    }
+    if (this.runs.refuseSecondBatch()) return undefined;
     try {
       // The engine checks again when it runs; this is before any key is asked for or cache opened.
       await checkResultsPath(input, this.resultsPath(input));
@@ -158,10 +155,7 @@ export class BatchCommand {
       return undefined;
     }
     const [out, input] = entry;
-    if (this.runs.batchRunning) {
-      void vscode.window.showWarningMessage('FastLLM: a batch is already running.');
-      return undefined;
-    }
+    if (this.runs.refuseSecondBatch()) return undefined;
     const prepared = await prepareBatch(input, this.engine, this.memento, this.log);
     if (!prepared) return undefined;
     const { reader, provider, cache, mod } = prepared;
@@ -193,10 +187,7 @@ export class BatchCommand {
       void vscode.window.showErrorMessage(`FastLLM: the input file of ${path.basename(out)} was not found beside it; run the input again instead.`);
       return undefined;
     }
-    if (this.runs.batchRunning) {
-      void vscode.window.showWarningMessage('FastLLM: a batch is already running.');
-      return undefined;
-    }
+    if (this.runs.refuseSecondBatch()) return undefined;
     const prepared = await prepareBatch(input, this.engine, this.memento, this.log);
     if (!prepared) return undefined;
     const { reader, provider, cache, mod } = prepared;

@@ -132,6 +132,13 @@ export class RunTracker extends Disposable {
     return [...this.active.values()].some((r) => r.kind === 'batch');
   }
 
+  /** When a batch runs, says so (only one batch at a time) and returns true: the caller starts nothing. */
+  refuseSecondBatch(): boolean {
+    if (!this.batchRunning) return false;
+    void vscode.window.showWarningMessage('FastLLM: a batch is already running. Cancel it first, or wait for it to finish.');
+    return true;
+  }
+
   /** A problem that blocks every run (a missing or rejected API key), shown by the status bar. */
   get problem(): string | undefined {
     return this.blocking;

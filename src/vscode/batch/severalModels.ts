@@ -41,10 +41,7 @@ export class SeveralModelsCommand extends Disposable {
   async run(uri?: vscode.Uri, given?: unknown): Promise<Map<string, BatchSummary> | undefined> {
     const input = await pickInputFile(uri);
     if (!input) return undefined;
-    if (this.runs.batchRunning) {
-      void vscode.window.showWarningMessage('FastLLM: a batch is already running. Cancel it first, or wait for it to finish.');
-      return undefined;
-    }
+    if (this.runs.refuseSecondBatch()) return undefined;
     const models = Array.isArray(given) && given.every((m) => typeof m === 'string') && given.length > 0 ? [...new Set(given as string[])] : await this.pickModels();
     if (!models || models.length === 0) return undefined;
     const outs = models.map((m) => [m, modelResultsPath(this.resultsPath(input), m)] as const);
