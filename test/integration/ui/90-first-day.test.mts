@@ -35,6 +35,15 @@ async function explorerMenu(page: Page, name: string): Promise<string[]> {
   return labels;
 }
 
+/** Selects line `n` (from 1) of the active text editor with the keyboard, as a user would. */
+async function selectLine(page: Page, n: number): Promise<void> {
+  await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+Home');
+  for (let i = 1; i < n; i++) await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Home');
+  await page.keyboard.press('Shift+End');
+}
+
 describe('a first day with FastLLM (issue 16)', () => {
   before(async () => {
     await workbench().ready(EXTENSION_ID);
@@ -176,12 +185,7 @@ describe('a first day with FastLLM (issue 16)', () => {
       await wb.runCommand('View: Close All Editors');
       await wb.openFile('notes.md');
       const lines = page.locator('.editor-group-container.active .monaco-editor .view-lines').first();
-      await lines.click();
-      // Select the question on line 4 with the keyboard.
-      await page.keyboard.press('Control+Home');
-      for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowDown');
-      await page.keyboard.press('Home');
-      await page.keyboard.press('Shift+End');
+      await selectLine(page, 4); // the question
       await wb.runCommand('FastLLM: Run on Selection');
       await until(page, () => fake.count > 0, 'the request');
       // Type at the top of the file while the answer is on its way.
@@ -216,11 +220,7 @@ describe('a first day with FastLLM (issue 16)', () => {
       await wb.runCommand('Notifications: Clear All Notifications');
       await wb.runCommand('View: Close All Editors');
       await wb.openFile('cancel-selection.md');
-      await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
-      await page.keyboard.press('Control+Home');
-      for (let i = 0; i < 2; i++) await page.keyboard.press('ArrowDown');
-      await page.keyboard.press('Home');
-      await page.keyboard.press('Shift+End');
+      await selectLine(page, 3);
       await wb.runCommand('FastLLM: Run on Selection');
       await until(page, () => fake.inFlight === 1, 'the request at the server');
       const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'FastLLM: answering the selection' });
