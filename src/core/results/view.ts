@@ -86,38 +86,26 @@ export interface RowView {
   schemaMessage: string | null;
 }
 
-/** Everything about one row, for the detail pane. */
-export interface RowDetail {
-  position: number;
-  custom_id: string;
-  line: number;
-  prompt: string;
+/** Everything about one row, for the detail pane: the grid's fields plus the whole request and response. */
+export interface RowDetail
+  extends Pick<
+    RowView,
+    | 'position' | 'custom_id' | 'line' | 'prompt' | 'answer' | 'ok' | 'cached' | 'attempts' | 'latency_ms'
+    | 'promptTokens' | 'completionTokens' | 'cost' | 'truncated' | 'schemaValid' | 'schemaMessage'
+  > {
   /** The request as the reader makes it from the input row (JSON), or why there is none. */
   request: string;
   /** The response envelope as recorded (JSON), or 'none'. */
   response: string;
-  answer: string;
-  ok: boolean;
   error: { code: string; message: string } | null;
   /** The message of the server's error body, when it sent one. */
   serverMessage: string | null;
-  cached: boolean;
-  attempts: number;
-  latency_ms: number;
-  promptTokens: number;
-  completionTokens: number;
-  cost: number;
   model: string | null;
   others: { label: string; answer: string | null }[];
-  /** See {@link RowView.truncated}. */
-  truncated: boolean;
-  /** See {@link RowView.schemaValid}. */
-  schemaValid: boolean | null;
   /** The answer's top-level JSON fields as `[key, value text]`; null without a schema or a JSON object answer. */
   fields: [string, string][] | null;
   /** Why there are no fields, or the fields as one line; '' without a schema. */
   fieldsText: string;
-  schemaMessage: string | null;
 }
 
 const clip = (s: string) => (s.length > PREVIEW_CHARS ? s.slice(0, PREVIEW_CHARS) + '…' : s);
