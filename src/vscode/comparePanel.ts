@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { parseComparePageMessage, type CompareHostMessage, type CompareView } from '../webview/compareProtocol';
 import { Disposable } from './dispose';
 import type { Log } from './log';
-import { mediaRoot, pageHtml, webviewOptions } from './panels/html';
+import { pageHtml, webviewOptions } from './panels/html';
 
 /**
  * The Compare panel: the summary of two results files and the rows whose answers differ (with more
@@ -58,12 +58,11 @@ export class ComparePanel extends Disposable {
   ) {
     super();
     this._register(panel);
-    const css = panel.webview.asWebviewUri(vscode.Uri.joinPath(mediaRoot(extensionUri), 'compare.css'));
     panel.webview.html = pageHtml(panel.webview, extensionUri, {
       title: 'FastLLM Compare',
       script: 'compare.js',
-      // The page's own stylesheet, on top of the shared one (allowed by the CSP's style-src).
-      body: `<link rel="stylesheet" href="${css.toString()}">\n<main id="compare-root" data-testid="compare-root"></main>`,
+      stylesheet: 'compare.css',
+      body: '<main id="compare-root" data-testid="compare-root"></main>',
     });
     this._register(panel.onDidDispose(() => this.dispose()));
     this._register(

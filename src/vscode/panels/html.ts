@@ -12,15 +12,18 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 }
 
 /**
- * A page: strict CSP (`default-src 'none'`, our stylesheet, our script by nonce, no network), the
- * shared stylesheet and one page script. `body` is trusted markup written in this repository;
- * everything dynamic is filled in by the page script with `textContent`.
+ * A page: strict CSP (`default-src 'none'`, our stylesheets, our script by nonce, no network), the
+ * shared stylesheet, the page's own (`stylesheet`, a file of {@link mediaRoot}) and one page script.
+ * `body` is trusted markup written in this repository; everything dynamic is filled in by the page
+ * script with `textContent`.
  */
-export function pageHtml(webview: vscode.Webview, extensionUri: vscode.Uri, opts: { title: string; script: string; body: string }): string {
+export function pageHtml(webview: vscode.Webview, extensionUri: vscode.Uri, opts: { title: string; script: string; body: string; stylesheet?: string }): string {
   const nonce = randomBytes(16).toString('base64');
   const root = mediaRoot(extensionUri);
   const css = webview.asWebviewUri(vscode.Uri.joinPath(root, 'webview.css'));
   const js = webview.asWebviewUri(vscode.Uri.joinPath(root, opts.script));
+  // The page's own stylesheet, on top of the shared one (allowed by the CSP's style-src).
+  const own = opts.stylesheet ? `\n<link rel="stylesheet" href="${webview.asWebviewUri(vscode.Uri.joinPath(root, opts.stylesheet)).toString()}">` : '';
   const csp = [
     "default-src 'none'",
     `style-src ${webview.cspSource}`,
@@ -34,7 +37,7 @@ export function pageHtml(webview: vscode.Webview, extensionUri: vscode.Uri, opts
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${css.toString()}">
+<link rel="stylesheet" href="${css.toString()}">${own}
 <title>${opts.title}</title>
 </head>
 <body>

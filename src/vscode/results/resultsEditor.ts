@@ -16,7 +16,7 @@ import type { Config } from '../config';
 import { Disposable } from '../dispose';
 import type { Engine } from '../engine';
 import type { Log } from '../log';
-import { mediaRoot, pageHtml, webviewOptions } from '../panels/html';
+import { pageHtml, webviewOptions } from '../panels/html';
 
 /** The command that opens a results file in this view: `(uri?: Uri)`. */
 export const OPEN_RESULTS_COMMAND = 'fastllm.openResults';
@@ -130,11 +130,11 @@ export class ResultsEditor extends Disposable {
     super();
     this._register(this.closing);
     panel.webview.options = webviewOptions(extensionUri);
-    const css = panel.webview.asWebviewUri(vscode.Uri.joinPath(mediaRoot(extensionUri), 'results.css'));
     panel.webview.html = pageHtml(panel.webview, extensionUri, {
       title: 'FastLLM Results',
       script: 'results.js',
-      body: `<link rel="stylesheet" href="${css.toString()}">\n<main id="results-root" data-testid="results-root"></main>`,
+      stylesheet: 'results.css',
+      body: '<main id="results-root" data-testid="results-root"></main>',
     });
     this._register(panel.onDidDispose(() => this.dispose()));
     const opening = openModel().then(
