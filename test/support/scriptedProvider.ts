@@ -20,7 +20,13 @@ function lastPrompt(request: LLMRequest): string {
 export class ScriptedProvider implements Provider {
   readonly name = 'scripted';
   readonly scope = { baseURL: 'http://scripted.test/v1' };
-  calls: { at: number; prompt: string }[] = [];
+  /**
+   * Every call: when it began and, once it settled, when it ended. `seq` and `endSeq` come from
+   * one counter, so they order the calls' beginnings and ends as they happened, which the
+   * wall-clock times cannot on a busy machine (two events a few ms apart may be in either order).
+   */
+  calls: { at: number; prompt: string; seq: number; endedAt?: number; endSeq?: number }[] = [];
+  private events = 0;
   inFlight = 0;
   maxInFlight = 0;
 
@@ -29,7 +35,8 @@ export class ScriptedProvider implements Provider {
   async send(request: LLMRequest, options: SendOptions): Promise<ProviderResponse> {
     const prompt = lastPrompt(request);
     const index = this.calls.length;
-    this.calls.push({ at: Date.now(), prompt });
+    const call: ScriptedProvider['calls'][number] = { at: Date.now(), prompt, seq: this.events++ };
+    this.calls.push(call);
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
@@ -63,6 +70,8 @@ export class ScriptedProvider implements Provider {
       };
     } finally {
       this.inFlight--;
+      call.endedAt = Date.now();
+      call.endSeq = this.events++;
     }
   }
 }
