@@ -29,13 +29,17 @@ import { SelectionCommand } from './vscode/selectionCommand';
 import { StatusBar } from './vscode/statusBar';
 import { WorkspaceUsage } from './vscode/usage';
 
+/** Set by {@link activate}: what {@link deactivate} waits for. */
+let stop: (() => Promise<void>) | undefined;
+
 export function activate(context: vscode.ExtensionContext): FastLLMApi {
   const started = performance.now();
   const own = <T extends vscode.Disposable>(d: T): T => {
     context.subscriptions.push(d);
     return d;
   };
-  const log = own(new Log());
+  // Not owned: closed by `stop`, last, so that what the runs say as they end is in the log.
+  const log = new Log();
   const config = own(new Config());
   const secrets = own(new Secrets(context.secrets, log, (baseUrl) => config.profileKeyFor(baseUrl)));
   const runs = own(new RunTracker(context.workspaceState));
@@ -87,6 +91,16 @@ export function activate(context: vscode.ExtensionContext): FastLLMApi {
     config.onDidChange(() => log.info(`Settings changed: ${config.describe()}`)),
   );
 
+  let stopping: Promise<void> | undefined;
+  stop = () =>
+    (stopping ??= (async () => {
+      const cancelled = runs.cancelAll();
+      if (cancelled > 0) log.info(`Stopping: ${cancelled} run(s) cancelled; the cache closes once they have ended.`);
+      await engine.closeWhenIdle().finally(() => log.dispose());
+    })());
+  // Also when VS Code disposes the subscriptions without calling deactivate.
+  own({ dispose: () => void stop?.() });
+
   log.info(`FastLLM activated in ${Math.round(performance.now() - started)} ms. Settings: ${config.describe()}`);
   return {
     runBatchFile: (u, options) => batch.run(u, options),
@@ -112,6 +126,12 @@ export function activate(context: vscode.ExtensionContext): FastLLMApi {
   };
 }
 
-export function deactivate(): void {
-  // Everything is released through context.subscriptions.
+/**
+ * Cancels the runs in progress and resolves once they have ended and the cache is closed. VS Code
+ * disposes the subscriptions right after calling this, and waits up to 5 s for the promise before
+ * the extension host exits; a host killed sooner loses nothing either: the cache's journal keeps
+ * every answer (see src/core/cache/sqliteJournal.ts).
+ */
+export function deactivate(): Promise<void> | undefined {
+  return stop?.();
 }

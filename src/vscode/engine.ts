@@ -44,6 +44,8 @@ export class Engine extends Disposable {
   private readonly pauseChanged = this._register(new vscode.EventEmitter<void>());
   /** Fires when a run starts or stops waiting for the user to give an API key. */
   readonly onDidChangePause = this.pauseChanged.event;
+  /** Set once the extension stops: the cache closes after the last run (see {@link closeWhenIdle}). */
+  private stopping: Promise<void> | undefined;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -53,7 +55,7 @@ export class Engine extends Disposable {
     private readonly runs: RunTracker,
   ) {
     super();
-    this._register({ dispose: () => void this.closeCache() });
+    this._register({ dispose: () => void this.closeWhenIdle() });
     this._register(secrets.onDidChange(() => runs.setProblem(undefined)));
     // Another Redis server or namespace: close the cache so that the next use opens the new one.
     this._register(config.onDidChange(() => {
@@ -352,6 +354,16 @@ export class Engine extends Disposable {
   /** Called when a run stopped because the server refused the key. */
   keyRejected(message: string): void {
     this.runs.setProblem(message);
+  }
+
+  /**
+   * Closes the cache once no run uses it, for good: the extension is stopping (see `deactivate`).
+   * Why wait: a run cancelled as the window closes still gets the answers of its calls in flight,
+   * and each must reach the cache's journal; a cache closed under the run refuses them, and a
+   * rerun pays for them again.
+   */
+  closeWhenIdle(): Promise<void> {
+    return (this.stopping ??= this.runs.idle().then(() => this.closeCache()));
   }
 
   private async closeCache(): Promise<void> {

@@ -26,17 +26,18 @@ export class Log extends Disposable implements Logger {
     return maskSecrets(text, [...this.secrets]);
   }
 
+  // A closed channel throws on every write; a run ending as the extension stops may still log.
   debug(message: string): void {
-    this.channel.debug(this.mask(message));
+    if (!this.disposed) this.channel.debug(this.mask(message));
   }
   info(message: string): void {
-    this.channel.info(this.mask(message));
+    if (!this.disposed) this.channel.info(this.mask(message));
   }
   warn(message: string): void {
-    this.channel.warn(this.mask(message));
+    if (!this.disposed) this.channel.warn(this.mask(message));
   }
   error(message: string | Error): void {
-    this.channel.error(this.mask(message instanceof Error ? message.stack ?? message.message : message));
+    if (!this.disposed) this.channel.error(this.mask(message instanceof Error ? message.stack ?? message.message : message));
   }
 
   show(): void {

@@ -116,11 +116,14 @@ export class RunTracker extends Disposable {
   private sampler: NodeJS.Timeout | undefined;
   private notifyTimer: NodeJS.Timeout | undefined;
   private blocking: string | undefined;
+  /** Callers of {@link idle} waiting for the last run to end. */
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly memento: vscode.Memento) {
     super();
     this.last = memento.get<LastRun>(LAST_RUN_KEY) ?? null;
-    this._register({ dispose: () => this.stopTimers() });
+    // The extension is stopping: its runs stop too (each still ends as a cancelled run does).
+    this._register({ dispose: () => (this.cancelAll(), this.stopTimers()) });
   }
 
   get running(): boolean {
@@ -191,6 +194,12 @@ export class RunTracker extends Disposable {
     return this.active.size;
   }
 
+  /** Resolves once no run is in progress (at once when none is). */
+  idle(): Promise<void> {
+    if (this.active.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   /** The newest run in progress, or undefined. */
   get current(): { label: string; snapshot: StatsSnapshot; estimate: RunEstimate | null } | undefined {
     const runs = [...this.active.values()];
@@ -242,6 +251,7 @@ export class RunTracker extends Disposable {
     }
     this.ended.fire({ label: run.label, snapshot, ending });
     this.changed.fire();
+    if (this.active.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   private scheduleNotify(): void {
