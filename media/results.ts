@@ -37,6 +37,13 @@ let selected = api.getState()?.selected ?? 0;
 let wanted = selected;
 const marked = new Set<number>();
 let detailFor = -1;
+/**
+ * The control of the detail pane that has the keyboard (its data-testid), kept while the pane is
+ * drawn anew: a rerun rewrites the file, and for a moment the view may show its partial file, without
+ * the row (the pane says "No rows yet.", or another row's detail). When the row's detail comes back,
+ * so does the focus. Cleared when the user puts the focus, or clicks, outside the pane.
+ */
+let paneFocus: string | undefined;
 
 const FILTERS: { value: RowFilter; label: string }[] = [
   { value: 'all', label: 'All rows' },
@@ -192,6 +199,18 @@ function build(): void {
   byId('results-write-answers').addEventListener('click', () => post({ type: 'action', action: 'writeAnswers', positions: [] }));
   const grid = byId(RESULTS_IDS.grid);
   grid.addEventListener('keydown', onKey);
+  const pane = byId(RESULTS_IDS.detail);
+  document.addEventListener('focusin', (e) => {
+    const target = e.target as HTMLElement;
+    if (target !== pane) paneFocus = pane.contains(target) ? target.dataset.testid : undefined;
+  });
+  document.addEventListener('pointerdown', (e) => {
+    if (!pane.contains(e.target as Node)) paneFocus = undefined;
+  });
+  // Back in a page whose pane was drawn anew while the keyboard was elsewhere.
+  window.addEventListener('focus', () => {
+    if (document.activeElement === document.body) refocusPane();
+  });
   const scroll = byId('results-scroll');
   scroll.addEventListener('scroll', () => {
     render();
@@ -322,7 +341,7 @@ function onMeta(m: ResultsMeta, gen: number): void {
   selected = Math.min(wanted, Math.max(0, m.count - 1));
   render();
   if (m.count === 0) {
-    byId(RESULTS_IDS.detail).replaceChildren(h('p', { class: 'muted' }, m.rows === 0 ? 'No rows yet.' : 'No row matches.'));
+    replaceDetail(h('p', { class: 'muted' }, m.rows === 0 ? 'No rows yet.' : 'No row matches.'));
     detailFor = -1;
   } else askDetail();
 }
@@ -362,13 +381,27 @@ function section(title: string, text: string, id: string): HTMLElement {
   return h('div', { class: 'part' }, h('h3', {}, title), h('pre', { 'data-testid': id }, text));
 }
 
+/**
+ * Draws the detail pane anew. The focus goes back to the control that had it (see {@link paneFocus}),
+ * but only while the page has the keyboard: a view redrawn behind the palette or another editor
+ * must not take the focus back to itself.
+ */
+function replaceDetail(...children: HTMLElement[]): void {
+  const pane = byId(RESULTS_IDS.detail);
+  pane.replaceChildren(...children);
+  const active = document.activeElement;
+  if (document.hasFocus() && (!active || active === document.body || pane.contains(active))) refocusPane();
+}
+
+/** The focus to the pane's control that had it, or to the pane while the control is not drawn. */
+function refocusPane(): void {
+  if (!paneFocus) return;
+  const pane = byId(RESULTS_IDS.detail);
+  (pane.querySelector<HTMLElement>(`[data-testid="${paneFocus}"]`) ?? pane).focus();
+}
+
 function renderDetail(d: RowDetail): void {
   if (d.position !== detailFor) return;
-  const pane = byId(RESULTS_IDS.detail);
-  // The pane is drawn anew (a rerun rewrote the row): the focus goes back to the same control.
-  // Only while the page has the keyboard: a view redrawn behind the palette or another editor
-  // must not take the focus back to itself.
-  const focused = document.hasFocus() && pane.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.testid : undefined;
   const facts = [
     d.ok ? 'ok' : `error ${d.error?.code ?? ''}`,
     d.truncated ? 'truncated: cut short by the token limit' : '',
@@ -384,7 +417,7 @@ function renderDetail(d: RowDetail): void {
     b.addEventListener('click', () => post({ type: 'action', action: act, positions: [d.position] }));
     return b;
   };
-  pane.replaceChildren(
+  replaceDetail(
     h('h2', { 'data-testid': 'results-detail-title' }, `Line ${d.line} · ${d.custom_id}`),
     h('p', { class: 'muted', 'data-testid': 'results-detail-facts' }, facts.join(' · ')),
     h(
@@ -403,7 +436,6 @@ function renderDetail(d: RowDetail): void {
     section('Request', d.request, 'results-detail-request'),
     section('Response', d.response, 'results-detail-response'),
   );
-  if (focused) (pane.querySelector<HTMLElement>(`[data-testid="${focused}"]`) ?? pane).focus();
 }
 
 build();

@@ -164,6 +164,28 @@ describe('the Results view', () => {
     await view.locator('[data-testid="results-filter"]').selectOption('all');
   });
 
+  it('while a rerun writes its partial file the row is not drawn; when it is again, so is the focus on Rerun This Row', async () => {
+    const { page, fake } = ui();
+    fake.reset();
+    // The first row: the rerun's partial file holds no row until the server answers, and the view
+    // shows that file meanwhile (the pane says "No rows yet."). A slow server makes that moment
+    // certain; on a loaded machine it came by chance, and the focus was lost to it.
+    fake.setBehavior({ latencyMs: 2_000 });
+    try {
+      await view.locator('[data-testid="results-row"][data-position="0"]').click();
+      await until(page, async () => (await view.locator('[data-testid="results-detail-title"]').textContent())?.includes('line-1'), 'the detail of row 1');
+      await view.locator('[data-testid="results-detail-rerun"]').focus();
+      await page.keyboard.press('Enter');
+      await until(page, async () => (await view.locator('[data-testid="results-grid"]').getAttribute('data-count')) === '0', 'the partial file, without the row, in the grid');
+      await until(page, () => fake.count === 1 && (results(RESULTS)[0]?.latency_ms ?? 0) >= 2_000, 'the rerun written over the results file', 30_000);
+      assert.equal(results(RESULTS).length, PROMPTS.length);
+      await until(page, async () => (await view.locator('[data-testid="results-detail-title"]').textContent())?.includes('line-1'), 'the detail of row 1 again');
+      await until(page, async () => (await view.evaluate(() => document.activeElement?.getAttribute('data-testid'))) === 'results-detail-rerun', 'the focus back on Rerun This Row');
+    } finally {
+      fake.setBehavior({ latencyMs: 0 });
+    }
+  });
+
   it('Run on Several Models: three models at once, three answer columns and totals per model', async () => {
     const { page, fake, workspace } = ui();
     const wb = workbench();

@@ -11,6 +11,7 @@ export interface ResultLine {
   custom_id: string;
   error: { code: string; message: string } | null;
   cached: boolean;
+  latency_ms?: number;
   response: { body: { usage?: { total_tokens?: number }; choices?: { message?: { content?: string } }[] } } | null;
 }
 
