@@ -5,7 +5,7 @@
  */
 import { compact } from '../src/core/progress';
 import type { CacheEntryView, CacheHostMessage, CachePageMessage, CachePageState, CachePageView, CacheRow } from '../src/webview/protocol';
-import { byId, bytes, dateTime, h, vscodeApi } from './common';
+import { byId, bytes, dateTime, h, redrawKeepingFocus, vscodeApi } from './common';
 
 const api = vscodeApi<CachePageState>();
 const post = (m: CachePageMessage) => api.postMessage(m);
@@ -110,7 +110,9 @@ function renderRow(row: CacheRow): HTMLTableRowElement {
   };
   tr.addEventListener('click', () => show(false));
   tr.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' || e.key === ' ') {
+    // Only on the row itself: Enter on its Delete button is the button's (it was taken here, so
+    // the keyboard could not delete).
+    if (e.target === tr && (e.key === 'Enter' || e.key === ' ')) {
       e.preventDefault();
       show(true);
     }
@@ -122,10 +124,13 @@ function renderPage(p: CachePageView): void {
   state = { filter: p.filter, offset: p.offset, limit: p.limit };
   api.setState(state);
   if (document.activeElement !== search) search.value = p.filter;
-  rowsEl.replaceChildren(...p.rows.map(renderRow));
-  if (p.rows.length === 0) {
-    rowsEl.append(h('tr', { class: 'empty' }, h('td', { colspan: 8 }, p.filter ? 'No entry matches the search.' : 'The cache is empty.')));
-  }
+  // A run that ends refreshes the list, and a delete removes the row that had the keyboard.
+  redrawKeepingFocus(rowsEl, 'data-key', () => {
+    rowsEl.replaceChildren(...p.rows.map(renderRow));
+    if (p.rows.length === 0) {
+      rowsEl.append(h('tr', { class: 'empty' }, h('td', { colspan: 8 }, p.filter ? 'No entry matches the search.' : 'The cache is empty.')));
+    }
+  });
   listed = new Set(p.rows.map((r) => r.key));
   // The detail belongs to a row of the list: one the search (or paging) no longer shows goes.
   if (shownKey && !listed.has(shownKey)) hideDetail();

@@ -70,3 +70,47 @@ export function dateTime(ms: number | null): string {
 export function percent(x: number | null): string {
   return x === null ? '—' : `${Math.round(x * 100)}%`;
 }
+
+/**
+ * Runs `draw`, which draws the items of `list` anew, without losing the keyboard: when the focus was
+ * on an item (`[attr]`) or a control in it, it goes back to the same control of the item with the
+ * same `attr` value; when that item is gone (deleted), to the item that took its place. A page
+ * drawn while it does not have the keyboard (behind the palette, or while VS Code moves the focus
+ * around a reveal) does not take it: the focus goes back when the page gets the keyboard again.
+ */
+export function redrawKeepingFocus(list: HTMLElement, attr: string, draw: () => void): void {
+  const active = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+  const item = active && list.contains(active) ? active.closest<HTMLElement>(`[${attr}]`) : null;
+  const items = () => Array.from(list.querySelectorAll<HTMLElement>(`[${attr}]`));
+  const was = item ? { value: item.getAttribute(attr), index: items().indexOf(item), control: item === active ? undefined : active!.dataset.testid } : undefined;
+  draw();
+  if (!was) return;
+  whenFocused(() => {
+    // Unless the user has put the focus somewhere else meanwhile.
+    if (document.activeElement && document.activeElement !== document.body && !list.contains(document.activeElement)) return;
+    const now = items();
+    const same = now.find((el) => el.getAttribute(attr) === was.value);
+    const target = same ? (was.control ? (same.querySelector<HTMLElement>(`[data-testid="${was.control}"]`) ?? same) : same) : now[Math.min(was.index, now.length - 1)];
+    target?.focus();
+  });
+}
+
+let pendingFocus: (() => void) | undefined;
+let listening = false;
+
+/** Runs `f` now if the page has the keyboard, else when it gets it back (the last such `f` only). */
+export function whenFocused(f: () => void): void {
+  if (document.hasFocus()) {
+    pendingFocus = undefined;
+    f();
+    return;
+  }
+  pendingFocus = f;
+  if (listening) return;
+  listening = true;
+  window.addEventListener('focus', () => {
+    const g = pendingFocus;
+    pendingFocus = undefined;
+    if (g && (!document.activeElement || document.activeElement === document.body)) g();
+  });
+}

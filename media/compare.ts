@@ -5,7 +5,7 @@
  */
 import { compact, formatCost } from '../src/core/progress';
 import { COMPARE_IDS, type CompareHostMessage, type ComparePageMessage, type CompareView, type DiffKind, type SideTotals } from '../src/webview/compareProtocol';
-import { byId, h, vscodeApi } from './common';
+import { byId, h, redrawKeepingFocus, vscodeApi } from './common';
 
 const api = vscodeApi<CompareView>();
 const post = (m: ComparePageMessage) => api.postMessage(m);
@@ -85,7 +85,8 @@ function renderGroup(view: CompareView): void {
   const nav = byId(COMPARE_IDS.group);
   const group = view.group ?? [];
   nav.hidden = group.length < 2;
-  nav.replaceChildren(
+  // Switching B draws the buttons anew: the keyboard stays on the one pressed.
+  redrawKeepingFocus(nav, 'data-index', () => nav.replaceChildren(
     ...(group.length < 2
       ? []
       : [
@@ -99,7 +100,7 @@ function renderGroup(view: CompareView): void {
             return button;
           }),
         ]),
-  );
+  ));
 }
 
 function render(view: CompareView): void {
@@ -126,11 +127,11 @@ function render(view: CompareView): void {
     }
   }
   const body = byId(COMPARE_IDS.rows);
-  body.replaceChildren(
+  redrawKeepingFocus(body, 'data-id', () => body.replaceChildren(
     ...view.rows.map((row, index) => {
       const tr = h(
         'tr',
-        { 'data-testid': 'compare-row', 'data-index': index, 'data-kind': row.kind, tabindex: 0, title: 'Open the diff' },
+        { 'data-testid': 'compare-row', 'data-index': index, 'data-id': row.custom_id, 'data-kind': row.kind, tabindex: 0, title: 'Open the diff' },
         h('td', { 'data-testid': 'compare-row-id' }, row.custom_id),
         h('td', {}, h('span', { class: `kind ${row.kind}` }, KIND_LABEL[row.kind])),
         h('td', { class: 'num' }, String(row.lineA ?? row.lineB ?? '')),
@@ -147,7 +148,7 @@ function render(view: CompareView): void {
       });
       return tr;
     }),
-  );
+  ));
   if (!view.rows.length) body.append(h('tr', { class: 'empty' }, h('td', { colspan: 5 }, view.identical ? 'No differences: every row has the same answer in both files.' : 'No rows listed.')));
   const more = byId(COMPARE_IDS.more);
   more.hidden = !view.truncated;

@@ -10,7 +10,7 @@
  */
 import { compact, formatCost } from '../src/core/progress';
 import { RESULTS_IDS, type ResultsHostMessage, type ResultsMeta, type ResultsPageMessage, type RowDetail, type RowFilter, type RowView, type SortKey } from '../src/webview/resultsProtocol';
-import { byId, h, vscodeApi } from './common';
+import { byId, h, vscodeApi, whenFocused } from './common';
 
 interface State {
   selected: number;
@@ -207,10 +207,6 @@ function build(): void {
   document.addEventListener('pointerdown', (e) => {
     if (!pane.contains(e.target as Node)) paneFocus = undefined;
   });
-  // Back in a page whose pane was drawn anew while the keyboard was elsewhere.
-  window.addEventListener('focus', () => {
-    if (document.activeElement === document.body) refocusPane();
-  });
   const scroll = byId('results-scroll');
   scroll.addEventListener('scroll', () => {
     render();
@@ -382,22 +378,19 @@ function section(title: string, text: string, id: string): HTMLElement {
 }
 
 /**
- * Draws the detail pane anew. The focus goes back to the control that had it (see {@link paneFocus}),
- * but only while the page has the keyboard: a view redrawn behind the palette or another editor
- * must not take the focus back to itself.
+ * Draws the detail pane anew. The focus goes back to the control that had it (see {@link paneFocus}):
+ * at once while the page has the keyboard, else when it gets it back (a view redrawn behind the
+ * palette or another editor must not take the focus to itself).
  */
 function replaceDetail(...children: HTMLElement[]): void {
   const pane = byId(RESULTS_IDS.detail);
   pane.replaceChildren(...children);
-  const active = document.activeElement;
-  if (document.hasFocus() && (!active || active === document.body || pane.contains(active))) refocusPane();
-}
-
-/** The focus to the pane's control that had it, or to the pane while the control is not drawn. */
-function refocusPane(): void {
   if (!paneFocus) return;
-  const pane = byId(RESULTS_IDS.detail);
-  (pane.querySelector<HTMLElement>(`[data-testid="${paneFocus}"]`) ?? pane).focus();
+  whenFocused(() => {
+    const active = document.activeElement;
+    if (!paneFocus || (active && active !== document.body && !pane.contains(active))) return;
+    (pane.querySelector<HTMLElement>(`[data-testid="${paneFocus}"]`) ?? pane).focus();
+  });
 }
 
 function renderDetail(d: RowDetail): void {

@@ -147,7 +147,8 @@ export class CompareController extends Disposable {
     };
     const compareWith = (i: number) => {
       const other = group[i];
-      if (other && other !== fileB) void this.compare(fileA, other, true, group);
+      // Asked by the page itself: it is in front already, and a reveal would move the keyboard.
+      if (other && other !== fileB) void this.compare(fileA, other, false, group);
     };
     ComparePanel.show(this.extensionUri, this.log, openDiff, reveal, compareWith).show(view);
     this.log.info(

@@ -95,8 +95,12 @@ describe('the Cache Browser', () => {
     await cache.locator('[data-testid="cache-undo-button"]').click();
     await until(page, async () => (await total(cache)) === before, 'the entry back');
     assert.equal(await cache.locator(`[data-testid="cache-row"][data-key="${key}"]`).count(), 1);
-    await cache.locator('[data-testid="cache-row"]').nth(3).locator('[data-testid="cache-row-delete"]').click();
+    // By keyboard this time: the row that takes the deleted one's place gets the focus.
+    const next = await cache.locator('[data-testid="cache-row"]').nth(4).getAttribute('data-key');
+    await cache.locator('[data-testid="cache-row"]').nth(3).locator('[data-testid="cache-row-delete"]').focus();
+    await page.keyboard.press('Enter');
     await until(page, async () => (await total(cache)) === before - 1, 'one entry fewer again');
+    await until(page, async () => (await cache.evaluate(() => document.activeElement?.getAttribute('data-key'))) === next, 'the focus on the next row');
   });
 
   it('clears all entries after a confirmation', async () => {

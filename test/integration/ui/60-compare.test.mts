@@ -170,8 +170,11 @@ describe('Compare Results Files', () => {
     assert.equal(await buttons.nth(0).getAttribute('aria-pressed'), 'true');
     await until(page, async () => (await count(panel, 'differ')) === 2, "B's counts");
     // Switch B to the third file: v3 differs from v1 in q1 and q8 only (q3 failed in both).
-    await buttons.nth(1).click();
+    // By keyboard: the buttons are drawn anew, and the focus stays on the one pressed.
+    await buttons.nth(1).focus();
+    await page.keyboard.press('Enter');
     await until(page, async () => (await title()).includes(`B: ${FILE_C}`), 'A against C');
+    await until(page, async () => (await panel.evaluate(() => `${document.activeElement?.getAttribute('data-testid')} ${document.activeElement?.getAttribute('data-index')}`)) === 'compare-with 1', 'the focus on the button pressed');
     await until(page, async () => (await count(panel, 'differ')) === 2 && (await count(panel, 'onlyB')) === 0, "C's counts");
     assert.deepEqual(await panel.locator('[data-testid="compare-row-id"]').allInnerTexts(), ['q1', 'q8']);
     assert.equal(await count(panel, 'same'), 5);
