@@ -194,7 +194,10 @@ export class CompareController extends Disposable {
       .sort((x, y) => x.fsPath.localeCompare(y.fsPath))
       .map((u) => ({ label: path.basename(u.fsPath), description: vscode.workspace.asRelativePath(path.dirname(u.fsPath)), file: u.fsPath }));
     items.push({ label: '$(folder-opened) Browse…', alwaysShow: true });
-    const picked = await vscode.window.showQuickPick(items, { title, placeHolder: 'A .results.jsonl file', matchOnDescription: true });
+    // ignoreFocusOut: when the command starts from a webview (the Results view, the Cache Browser),
+    // VS Code gives that webview its focus back after the palette or the first pick closes, and
+    // that may land after this pick opened: without it, the pick closed by itself (seen in a UI run).
+    const picked = await vscode.window.showQuickPick(items, { title, placeHolder: 'A .results.jsonl file', matchOnDescription: true, ignoreFocusOut: true });
     if (!picked) return undefined;
     if (picked.file) return picked.file;
     const chosen = await vscode.window.showOpenDialog({ title, canSelectMany: false, filters: { 'Results (JSONL)': ['jsonl'], 'All files': ['*'] }, openLabel: 'Compare' });
