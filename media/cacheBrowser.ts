@@ -125,7 +125,7 @@ function renderPage(p: CachePageView): void {
   api.setState(state);
   if (document.activeElement !== search) search.value = p.filter;
   // A run that ends refreshes the list, and a delete removes the row that had the keyboard.
-  redrawKeepingFocus(rowsEl, 'data-key', () => {
+  redrawKeepingFocus(rowsEl, 'tr[data-key]', 'data-key', () => {
     rowsEl.replaceChildren(...p.rows.map(renderRow));
     if (p.rows.length === 0) {
       rowsEl.append(h('tr', { class: 'empty' }, h('td', { colspan: 8 }, p.filter ? 'No entry matches the search.' : 'The cache is empty.')));

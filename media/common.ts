@@ -73,16 +73,17 @@ export function percent(x: number | null): string {
 
 /**
  * Runs `draw`, which draws the items of `list` anew, without losing the keyboard: when the focus was
- * on an item (`[attr]`) or a control in it, it goes back to the same control of the item with the
- * same `attr` value; when that item is gone (deleted), to the item that took its place. A page
+ * on an item (an element matching `item`) or a control in it, it goes back to the same control of
+ * the item with the same `attr` value; when that item is gone (deleted), to the item itself that
+ * took its place (not to its control: a second Enter must not delete again). A page
  * drawn while it does not have the keyboard (behind the palette, or while VS Code moves the focus
  * around a reveal) does not take it: the focus goes back when the page gets the keyboard again.
  */
-export function redrawKeepingFocus(list: HTMLElement, attr: string, draw: () => void): void {
+export function redrawKeepingFocus(list: HTMLElement, item: string, attr: string, draw: () => void): void {
   const active = document.activeElement instanceof HTMLElement ? document.activeElement : null;
-  const item = active && list.contains(active) ? active.closest<HTMLElement>(`[${attr}]`) : null;
-  const items = () => Array.from(list.querySelectorAll<HTMLElement>(`[${attr}]`));
-  const was = item ? { value: item.getAttribute(attr), index: items().indexOf(item), control: item === active ? undefined : active!.dataset.testid } : undefined;
+  const itemOf = active && list.contains(active) ? active.closest<HTMLElement>(item) : null;
+  const items = () => Array.from(list.querySelectorAll<HTMLElement>(item));
+  const was = itemOf ? { value: itemOf.getAttribute(attr), index: items().indexOf(itemOf), control: itemOf === active ? undefined : active!.dataset.testid } : undefined;
   draw();
   if (!was) return;
   whenFocused(() => {

@@ -86,7 +86,7 @@ function renderGroup(view: CompareView): void {
   const group = view.group ?? [];
   nav.hidden = group.length < 2;
   // Switching B draws the buttons anew: the keyboard stays on the one pressed.
-  redrawKeepingFocus(nav, 'data-index', () => nav.replaceChildren(
+  redrawKeepingFocus(nav, 'button[data-index]', 'data-index', () => nav.replaceChildren(
     ...(group.length < 2
       ? []
       : [
@@ -127,7 +127,7 @@ function render(view: CompareView): void {
     }
   }
   const body = byId(COMPARE_IDS.rows);
-  redrawKeepingFocus(body, 'data-id', () => body.replaceChildren(
+  redrawKeepingFocus(body, 'tr[data-id]', 'data-id', () => body.replaceChildren(
     ...view.rows.map((row, index) => {
       const tr = h(
         'tr',

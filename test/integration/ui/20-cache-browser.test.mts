@@ -100,7 +100,8 @@ describe('the Cache Browser', () => {
     await cache.locator('[data-testid="cache-row"]').nth(3).locator('[data-testid="cache-row-delete"]').focus();
     await page.keyboard.press('Enter');
     await until(page, async () => (await total(cache)) === before - 1, 'one entry fewer again');
-    await until(page, async () => (await cache.evaluate(() => document.activeElement?.getAttribute('data-key'))) === next, 'the focus on the next row');
+    // The row, not its ✕: a second Enter must not delete that one too.
+    await until(page, async () => (await cache.evaluate(() => `${document.activeElement?.getAttribute('data-testid')} ${document.activeElement?.getAttribute('data-key')}`)) === `cache-row ${next}`, 'the focus on the next row');
   });
 
   it('clears all entries after a confirmation', async () => {
