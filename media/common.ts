@@ -86,9 +86,7 @@ export function redrawKeepingFocus(list: HTMLElement, item: string, attr: string
   const was = itemOf ? { value: itemOf.getAttribute(attr), index: items().indexOf(itemOf), control: itemOf === active ? undefined : active!.dataset.testid } : undefined;
   draw();
   if (!was) return;
-  whenFocused(() => {
-    // Unless the user has put the focus somewhere else meanwhile.
-    if (document.activeElement && document.activeElement !== document.body && !list.contains(document.activeElement)) return;
+  whenFocused(list, () => {
     const now = items();
     const same = now.find((el) => el.getAttribute(attr) === was.value);
     const target = same ? (was.control ? (same.querySelector<HTMLElement>(`[data-testid="${was.control}"]`) ?? same) : same) : now[Math.min(was.index, now.length - 1)];
@@ -99,11 +97,16 @@ export function redrawKeepingFocus(list: HTMLElement, item: string, attr: string
 let pendingFocus: (() => void) | undefined;
 let listening = false;
 
-/** Runs `f` now if the page has the keyboard, else when it gets it back (the last such `f` only). */
-export function whenFocused(f: () => void): void {
+/**
+ * Runs `f`, which puts the focus back into `within`: now if the page has the keyboard, else when it
+ * gets it back (the last such `f` only). Never while the focus is somewhere else than on the page's
+ * body or inside `within`: the user has put it there meanwhile.
+ */
+export function whenFocused(within: HTMLElement, f: () => void): void {
   if (document.hasFocus()) {
     pendingFocus = undefined;
-    f();
+    const active = document.activeElement;
+    if (!active || active === document.body || within.contains(active)) f();
     return;
   }
   pendingFocus = f;

@@ -386,10 +386,8 @@ function replaceDetail(...children: HTMLElement[]): void {
   const pane = byId(RESULTS_IDS.detail);
   pane.replaceChildren(...children);
   if (!paneFocus) return;
-  whenFocused(() => {
-    const active = document.activeElement;
-    if (!paneFocus || (active && active !== document.body && !pane.contains(active))) return;
-    (pane.querySelector<HTMLElement>(`[data-testid="${paneFocus}"]`) ?? pane).focus();
+  whenFocused(pane, () => {
+    if (paneFocus) (pane.querySelector<HTMLElement>(`[data-testid="${paneFocus}"]`) ?? pane).focus();
   });
 }
 
